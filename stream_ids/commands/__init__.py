@@ -1,0 +1,1 @@
+"""One module per ``stream-ids`` subcommand; see :mod:`stream_ids.cli`."""

@@ -1,0 +1,80 @@
+"""Runtime settings: frozen, read from ``STREAM_IDS_*`` environment variables (and ``.env``).
+
+Secrets (SASL password, key password) are :class:`pydantic.SecretStr` so they never appear in
+``repr()``, logs or error messages.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+class Settings(BaseSettings):
+    """Everything a worker, producer or CLI command needs to find Kafka and the model."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_IDS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    # Kafka security: passed to confluent-kafka and to Faust (aiokafka) alike.
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    # Topics.
+    topic_flows: str = "flows"
+    topic_verdicts: str = "verdicts"
+    topic_alerts: str = "alerts"
+    topic_stats: str = "stats"
+    topic_dead_letter: str = "flows-dlq"
+    topic_partitions: int = Field(default=8, ge=1)
+
+    # Worker.
+    app_id: str = "stream-ids"
+    model_dir: Path | None = None  # None: the model shipped inside the package
+    batch_size: int = Field(default=512, ge=1)
+    max_wait_s: float = Field(default=0.05, gt=0)
+    stats_interval_s: float = Field(default=2.0, gt=0)
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    data_dir: Path = Path(".stream-ids")
+
+    def confluent_config(self) -> dict[str, Any]:
+        """The security part of a confluent-kafka client configuration."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.ssl_cafile is not None:
+            config["ssl.ca.location"] = str(self.ssl_cafile)
+        if self.ssl_certfile is not None:
+            config["ssl.certificate.location"] = str(self.ssl_certfile)
+        if self.ssl_keyfile is not None:
+            config["ssl.key.location"] = str(self.ssl_keyfile)
+        if self.ssl_key_password is not None:
+            config["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        if self.sasl_mechanism is not None:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return config
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
