@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     max_wait_s: float = Field(default=0.05, gt=0)
     stats_interval_s: float = Field(default=2.0, gt=0)
     web_port: int = Field(default=6066, ge=0, le=65535)
+    # Prometheus /metrics of a worker (STREAM_IDS_METRICS_PORT); 0 disables it.
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
     data_dir: Path = Path(".stream-ids")
 
     def confluent_config(self) -> dict[str, Any]:

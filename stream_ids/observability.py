@@ -1,0 +1,169 @@
+"""Prometheus metrics of a worker.
+
+How the worker calls it (one ``WorkerMetrics`` per worker process)::
+
+    from stream_ids.observability import WorkerMetrics, start_metrics_server
+
+    settings = get_settings()
+    metrics = WorkerMetrics()                      # the default registry; tests pass their own
+    start_metrics_server(settings.metrics_port)   # STREAM_IDS_METRICS_PORT; 0 = disabled
+
+    # in the scoring agent, per batch:
+    metrics.count_consumed(len(raw_records))       # every record read from `flows`, bad ones too
+    metrics.count_dead_letter("invalid_json")      # per record sent to `flows-dlq` (its reason)
+    started = time.perf_counter()
+    scores = scorer.score_windows(windows)
+    metrics.observe_batch(
+        size=len(verdicts),                        # verdicts produced for the batch
+        scoring_seconds=time.perf_counter() - started,
+        latencies=[v["scored_at"] - v["produced_at"] for v in verdicts],
+        alerts=sum(v["is_attack"] for v in verdicts),
+    )
+    # from the stats agent (sliding 60 s window; None = no labelled flows yet):
+    metrics.set_rates(far, precision, recall)
+    # periodically (e.g. a Faust timer), per owned partition of `flows`:
+    metrics.set_lag(partition, highwater - committed_offset)
+
+Every method is cheap and thread-safe (prometheus-client locks internally), so it may be called
+from the event loop or from the scoring thread executor. The names are listed in
+``docs/operations.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+
+PREFIX = "stream_ids"
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+SCORING_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_SECONDS_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+
+def _gauge_value(value: float | None) -> float:
+    """``None`` (undefined, e.g. precision before any alert) is exported as NaN."""
+    return math.nan if value is None else float(value)
+
+
+class WorkerMetrics:
+    """The metrics of one worker, registered in ``registry`` (default: the process registry)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = REGISTRY if registry is None else registry
+        r = self.registry
+        self.flows_consumed = Counter(
+            f"{PREFIX}_flows_consumed", "Records read from the flows topic.", registry=r
+        )
+        self.verdicts = Counter(f"{PREFIX}_verdicts", "Verdicts produced.", registry=r)
+        self.alerts = Counter(
+            f"{PREFIX}_alerts", "Alerts produced (score >= threshold).", registry=r
+        )
+        self.dead_letters = Counter(
+            f"{PREFIX}_dead_letters",
+            "Records sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            f"{PREFIX}_batch_size",
+            "Flows per scored batch.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.scoring_seconds = Histogram(
+            f"{PREFIX}_scoring_seconds",
+            "Seconds the model took to score one batch.",
+            buckets=SCORING_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.latency_seconds = Histogram(
+            f"{PREFIX}_latency_seconds",
+            "Seconds from a flow's produced_at to its verdict's scored_at.",
+            buckets=LATENCY_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            f"{PREFIX}_consumer_lag",
+            "Records of the flows topic not yet consumed, per owned partition.",
+            ["partition"],
+            registry=r,
+        )
+        self.false_alarm_rate = Gauge(
+            f"{PREFIX}_false_alarm_rate",
+            "Rolling (60 s) FP / (FP + TN); NaN when unknown.",
+            registry=r,
+        )
+        self.precision = Gauge(
+            f"{PREFIX}_precision", "Rolling (60 s) TP / (TP + FP); NaN when unknown.", registry=r
+        )
+        self.recall = Gauge(
+            f"{PREFIX}_recall", "Rolling (60 s) TP / (TP + FN); NaN when unknown.", registry=r
+        )
+        for gauge in (self.false_alarm_rate, self.precision, self.recall):
+            gauge.set(math.nan)
+
+    def count_consumed(self, n: int = 1) -> None:
+        self.flows_consumed.inc(n)
+
+    def observe_batch(
+        self,
+        size: int,
+        scoring_seconds: float,
+        latencies: Iterable[float] = (),
+        alerts: int = 0,
+    ) -> None:
+        """One scored batch: ``size`` verdicts, of which ``alerts`` are alerts."""
+        self.batch_size.observe(size)
+        self.scoring_seconds.observe(scoring_seconds)
+        self.verdicts.inc(size)
+        if alerts:
+            self.alerts.inc(alerts)
+        for latency in latencies:
+            if math.isfinite(latency):
+                self.latency_seconds.observe(max(0.0, latency))
+
+    def count_dead_letter(self, reason: str, n: int = 1) -> None:
+        self.dead_letters.labels(reason=reason).inc(n)
+
+    def set_lag(self, partition: int, lag: int | float) -> None:
+        self.consumer_lag.labels(partition=str(partition)).set(max(0, lag))
+
+    def forget_partition(self, partition: int) -> None:
+        """Drop a revoked partition's lag series so it does not linger after a rebalance."""
+        with contextlib.suppress(KeyError):
+            self.consumer_lag.remove(str(partition))
+
+    def set_rates(self, far: float | None, precision: float | None, recall: float | None) -> None:
+        self.false_alarm_rate.set(_gauge_value(far))
+        self.precision.set(_gauge_value(precision))
+        self.recall.set(_gauge_value(recall))
+
+
+def start_metrics_server(
+    port: int,
+    addr: str = "0.0.0.0",  # noqa: S104 - a worker in a container is scraped from outside
+    registry: CollectorRegistry | None = None,
+) -> Any | None:
+    """Serve ``/metrics`` on ``port`` in a daemon thread; ``port == 0`` disables it (returns None).
+
+    Returns the ``http.server`` instance (call ``.shutdown()`` to stop it).
+    """
+    if port == 0:
+        return None
+    result = start_http_server(port, addr=addr, registry=REGISTRY if registry is None else registry)
+    # prometheus-client >= 0.17 returns (server, thread); older versions return None.
+    return result[0] if isinstance(result, tuple) else result

@@ -1,0 +1,85 @@
+"""The worker metrics, checked by scraping the Prometheus text format."""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream_ids.observability import WorkerMetrics, start_metrics_server
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_in_text_format() -> None:
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    metrics.count_consumed(5)
+    metrics.count_dead_letter("invalid_json")
+    metrics.count_dead_letter("invalid_json")
+    metrics.count_dead_letter("non_finite")
+    metrics.observe_batch(4, 0.02, latencies=[0.1, 0.2, 0.3, float("nan")], alerts=3)
+    metrics.set_lag(3, 17)
+    metrics.set_lag(5, -1)  # a stale high watermark never exports negative lag
+    metrics.set_rates(0.01, 0.99, None)
+
+    s = _samples(generate_latest(registry).decode())
+    assert s[("stream_ids_flows_consumed_total", ())] == 5
+    assert s[("stream_ids_verdicts_total", ())] == 4
+    assert s[("stream_ids_alerts_total", ())] == 3
+    assert s[("stream_ids_dead_letters_total", (("reason", "invalid_json"),))] == 2
+    assert s[("stream_ids_dead_letters_total", (("reason", "non_finite"),))] == 1
+    assert s[("stream_ids_batch_size_count", ())] == 1
+    assert s[("stream_ids_batch_size_sum", ())] == 4
+    assert s[("stream_ids_scoring_seconds_sum", ())] == 0.02
+    assert s[("stream_ids_latency_seconds_count", ())] == 3  # NaN latency skipped
+    assert s[("stream_ids_latency_seconds_bucket", (("le", "0.25"),))] == 2
+    assert s[("stream_ids_consumer_lag", (("partition", "3"),))] == 17
+    assert s[("stream_ids_consumer_lag", (("partition", "5"),))] == 0
+    assert s[("stream_ids_false_alarm_rate", ())] == 0.01
+    assert s[("stream_ids_precision", ())] == 0.99
+    assert math.isnan(s[("stream_ids_recall", ())])
+
+    metrics.forget_partition(3)
+    metrics.forget_partition(42)  # unknown: no error
+    s = _samples(generate_latest(registry).decode())
+    assert ("stream_ids_consumer_lag", (("partition", "3"),)) not in s
+
+
+def test_metrics_server_serves_and_zero_disables() -> None:
+    assert start_metrics_server(0) is None
+    registry = CollectorRegistry()
+    WorkerMetrics(registry).count_consumed(2)
+    server = start_metrics_server(_free_port(), addr="127.0.0.1", registry=registry)
+    try:
+        port = server.server_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        assert _samples(text)[("stream_ids_flows_consumed_total", ())] == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_metrics_port_setting(monkeypatch) -> None:
+    from stream_ids.settings import Settings
+
+    assert Settings().metrics_port == 9464
+    monkeypatch.setenv("STREAM_IDS_METRICS_PORT", "0")
+    assert Settings().metrics_port == 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
