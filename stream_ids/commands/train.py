@@ -1,0 +1,70 @@
+"""``stream-ids train``: fit the CNN-LSTM and write a model directory (see :mod:`model.train`)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files as given; a folder stands for its ``*.csv`` files (sorted)."""
+    out: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        out.extend(str(p) for p in sorted(path.glob("*.csv"))) if path.is_dir() else out.append(raw)
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train the CNN-LSTM on CICFlowMeter CSVs")
+    parser.add_argument("--data", nargs="+", required=True, metavar="PATH", help="CSV files or folders")
+    parser.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    parser.add_argument("--window", type=int, default=8, metavar="T", help="flows per host window (1 = per flow)")
+    parser.add_argument("--split", choices=("random", "time"), default="random")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--grid", action="store_true", help="small grid over lr, batch size, filters")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--filters", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--no-log1p", action="store_true", help="plain min-max (no signed log1p)")
+    parser.add_argument("--protocol-mask", type=float, default=0.1, help="fraction of training windows with protocol unknown")
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import sys
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from rich.console import Console
+
+    from model.train import Hyper, TrainConfig, train
+
+    console = Console(stderr=True)
+    config = TrainConfig(
+        data=expand_paths(args.data),
+        out=args.out,
+        window=args.window,
+        split=args.split,
+        seed=args.seed,
+        epochs=args.epochs,
+        patience=args.patience,
+        grid=args.grid,
+        log1p=not args.no_log1p,
+        protocol_mask_fraction=args.protocol_mask,
+        verbose=0 if args.quiet else 2,
+        hyper=Hyper(learning_rate=args.learning_rate, batch_size=args.batch_size, filters=tuple(args.filters)),
+        command="stream-ids " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    )
+    with console.status("training..."):
+        metrics = train(config, log=lambda message: console.print(message, highlight=False))
+    from stream_ids.commands.evaluate import print_metrics
+
+    print_metrics(metrics, title=f"test split ({args.split})")
+    console.print(json.dumps({k: metrics[k] for k in ("accuracy", "f1", "false_alarm_rate")}))
+    return 0
