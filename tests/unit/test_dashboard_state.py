@@ -1,0 +1,93 @@
+"""Dashboard state folding and its HTTP endpoints, without Kafka."""
+# ruff: noqa: S310 - only http://127.0.0.1 URLs
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from http.server import ThreadingHTTPServer
+from threading import Thread
+
+import pytest
+
+from stream_ids.dashboard.server import make_handler
+from stream_ids.dashboard.state import DashboardState
+
+NOW = 1_795_800_100.5
+
+
+def _stats(worker: str, window: str, tp, fp, tn, fn, emitted_at: float = NOW) -> dict:
+    return {
+        "worker": worker, "window": window, "window_start": NOW - 60, "window_end": NOW,
+        "flows": 100, "alerts": 10, "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+        "false_alarm_rate": None, "precision": None, "recall": None, "emitted_at": emitted_at,
+    }  # fmt: skip
+
+
+def test_counts_rates_hosts_and_alerts() -> None:
+    state = DashboardState(history_s=20, bin_s=2, rate_window_s=10, clock=lambda: NOW)
+    state.count_verdicts([NOW - 3] * 50 + [NOW - 30] * 7)  # 7 outside the chart, still counted
+    state.count_alerts([(NOW - 3, "10.0.0.9")] * 4 + [(NOW - 5, "10.0.0.7")])
+    state.add_alert_records(
+        [{"scored_at": NOW - 3, "src_ip": "10.0.0.9", "dst_ip": "10.0.0.1", "dst_port": 80,
+          "score": 0.97, "label": "DDoS"}]
+    )  # fmt: skip
+    snap = state.snapshot()
+    assert snap["verdicts_total"] == 57
+    assert snap["alerts_total"] == 5
+    assert snap["flows_per_s"] == pytest.approx(5.0)
+    assert snap["alerts_per_s"] == pytest.approx(0.5)
+    points = snap["series"]["points"]
+    assert len(points) == 10
+    assert sum(p[1] for p in points) * 2 == 50
+    assert snap["top_hosts"] == [["10.0.0.9", 4], ["10.0.0.7", 1]]
+    assert snap["latest_alerts"][0]["dst_port"] == 80
+    assert snap["latest_alerts"][0]["label"] == "DDoS"
+
+
+def test_rates_are_summed_over_live_workers() -> None:
+    state = DashboardState(clock=lambda: NOW)
+    assert state.snapshot()["rates"]["sliding_60s"]["precision"] is None
+    state.add_stats(_stats("w1", "sliding_60s", 90, 10, 890, 10))
+    state.add_stats(_stats("w2", "sliding_60s", 90, 0, 900, 0))
+    state.add_stats(_stats("gone", "sliding_60s", 0, 500, 0, 0, emitted_at=NOW - 600))
+    state.add_stats(_stats("w1", "tumbling_10s", 1, 1, 1, 1))  # not a shown window
+    rates = state.snapshot()["rates"]["sliding_60s"]
+    assert rates["workers"] == 2
+    assert rates["precision"] == pytest.approx(180 / 190)
+    assert rates["recall"] == pytest.approx(180 / 190)
+    assert rates["false_alarm_rate"] == pytest.approx(10 / 1800)
+    unlabelled = _stats("w3", "cumulative", None, None, None, None)
+    state.add_stats(unlabelled)
+    assert state.snapshot()["rates"]["cumulative"]["false_alarm_rate"] is None
+
+
+def test_http_endpoints_serve_page_assets_and_state() -> None:
+    state = DashboardState()
+    state.count_verdicts([NOW])
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        with urllib.request.urlopen(base + "/", timeout=5) as response:
+            page = response.read().decode()
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert '<script src="/static/app.js"' in page
+        assert "http" not in page.split("<body>")[0].replace("http-equiv", "")  # nothing remote
+        for asset in ("app.js", "app.css"):
+            with urllib.request.urlopen(f"{base}/static/{asset}", timeout=5) as response:
+                assert response.status == 200
+        with urllib.request.urlopen(base + "/api/state", timeout=5) as response:
+            assert json.loads(response.read())["verdicts_total"] == 1
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(base + "/static/../settings.py", timeout=5)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_cli_registers_dashboard() -> None:
+    from stream_ids.cli import build_parser
+
+    args = build_parser().parse_args(["dashboard", "--port", "0", "--from-beginning"])
+    assert args.port == 0 and args.from_beginning
