@@ -116,19 +116,18 @@ def mask_protocol(windows: np.ndarray, rows: np.ndarray, n_features: int) -> Non
     windows[rows] = block
 
 
-def choose_threshold(y: np.ndarray, scores: np.ndarray) -> float:
-    """The threshold minimising validation errors (fp + fn); ties resolved to the middle of the
-    best interval, and 0.5 when 0.5 is among the best."""
-    candidates = np.unique(np.r_[0.5, np.quantile(scores, np.linspace(0, 1, 401)), scores])
-    candidates = candidates[(candidates > 0.0) & (candidates < 1.0)]
-    if len(candidates) == 0 or y.min() == y.max():
-        return 0.5
-    if len(candidates) > 2000:
-        candidates = np.unique(np.r_[0.5, np.quantile(candidates, np.linspace(0, 1, 2001))])
+def choose_threshold(y: np.ndarray, scores: np.ndarray, default: float = 0.5) -> float:
+    """The threshold minimising validation errors (fp + fn) over score quantiles; ``default`` when
+    it is among the best, else the middle of the best interval."""
+    y = np.asarray(y).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) == 0 or y.min() == y.max():
+        return float(default)
+    candidates = np.unique(np.r_[default, np.quantile(scores, np.linspace(0, 1, 2001))])
     errors = np.array([np.sum((scores >= t) != y) for t in candidates])
     best = candidates[errors == errors.min()]
-    if np.any(np.isclose(best, 0.5)):
-        return 0.5
+    if np.any(np.isclose(best, default)):
+        return float(default)
     return float((best.min() + best.max()) / 2)
 
 
