@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     topic_stats: str = "stats"
     topic_dead_letter: str = "flows-dlq"
     topic_partitions: int = Field(default=8, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
 
     # Worker.
     app_id: str = "stream-ids"

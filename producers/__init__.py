@@ -1,0 +1,1 @@
+"""Producers of the ``flows`` topic: replay of CICIDS2017 CSVs and relay of live CICFlowMeter."""

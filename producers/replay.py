@@ -1,0 +1,371 @@
+"""Replay CICIDS2017 CSVs (any layout the loader reads) into the ``flows`` topic.
+
+Flows are published in timestamp order (a stable sort over all files, so equal timestamps keep
+file order) in the canonical schema-1 ``flows`` shape, keyed by source host, by an idempotent
+confluent-kafka producer with delivery reports. The producer partitions with
+``murmur2_random`` (the Java/aiokafka partitioner) so that the worker's host-window table
+changelog lands on the same partition numbers as the flows of each host.
+
+``loop=K`` replays the rows K times; pass *k* shifts every timestamp by *k* times the span of
+the data (plus one second) and gives fresh flow ids ``<run>-<k>-<row>``, so a large stream can
+be made from the few shared rows while each host's sequence stays in time order.
+
+Layouts without IPs (79-column MachineLearningCVE) have no source host: their flows are keyed
+by the synthetic host ``"unknown"`` (the worker scores each of them as its own host, padding
+plus itself, as offline scoring does) and a warning says so. Layouts without timestamps get the
+time of sending.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from stream_ids.records import SCHEMA_BATCH, SCHEMA_FLOW
+from stream_ids.schema import FEATURE_NAMES
+from stream_ids.settings import Settings
+from stream_ids.tables import HOSTLESS
+
+PathArg = str | PathLike[str]
+
+
+def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """confluent-kafka producer settings tuned for throughput, idempotent, murmur2 partitioning."""
+    config = settings.confluent_config()
+    config.update(
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "batch.num.messages": 10_000,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 500_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+            "partitioner": "murmur2_random",
+            "message.timeout.ms": 120_000,
+        }
+    )
+    config.update(overrides)
+    return config
+
+
+def ensure_topic(settings: Settings, topic: str, partitions: int | None = None) -> None:
+    """Create ``topic`` with ``topic_partitions`` partitions unless it exists."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(settings.confluent_config())
+    metadata = admin.list_topics(timeout=15)
+    if topic in metadata.topics and not metadata.topics[topic].error:
+        return
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                topic,
+                num_partitions=partitions or settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
+            )
+        ]
+    )
+    for future in futures.values():
+        try:
+            future.result(timeout=30)
+        except KafkaException as error:
+            if "TOPIC_ALREADY_EXISTS" not in str(error):
+                raise
+
+
+def load_replay_frame(paths: Iterable[PathArg], limit: int | None = None) -> pd.DataFrame:
+    """All flows of ``paths`` (float64 features), stably sorted by timestamp (missing last)."""
+    from stream_ids.loader import iter_flow_frames
+
+    frames = list(iter_flow_frames(list(paths), dtype=np.float64))
+    if not frames:
+        raise ValueError("no flows in the given files")
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = frame.sort_values("timestamp", kind="stable", na_position="last")
+    frame = frame.reset_index(drop=True)
+    if limit is not None:
+        frame = frame.iloc[:limit].reset_index(drop=True)
+    return frame
+
+
+def _optional_int(values: np.ndarray) -> list[int | None]:
+    return [None if math.isnan(v) else int(v) for v in values.tolist()]
+
+
+def _optional_str(series: pd.Series) -> list[str | None]:
+    return [value if isinstance(value, str) and value else None for value in series.tolist()]
+
+
+@dataclass
+class PreparedFlows:
+    """Column lists of a replay frame, ready to be turned into messages quickly."""
+
+    n: int
+    src_ip: list[str]
+    src_port: list[int | None]
+    dst_ip: list[str | None]
+    dst_port: list[int | None]
+    protocol: list[int | None]
+    timestamp: list[float]  # NaN when the layout has none
+    label: list[str | None]
+    features: np.ndarray  # (n, 76) float64
+    finite_rows: np.ndarray  # (n,) bool
+    hostless: int = 0
+    span: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(frame: pd.DataFrame, labels: bool = True) -> PreparedFlows:
+    hosts = _optional_str(frame["src_ip"])
+    hostless = sum(host is None for host in hosts)
+    src_ip = [host if host is not None else HOSTLESS for host in hosts]
+    timestamps = frame["timestamp"].to_numpy(dtype=np.float64)
+    finite_times = timestamps[np.isfinite(timestamps)]
+    span = float(finite_times.max() - finite_times.min()) if len(finite_times) else 0.0
+    features = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    prepared = PreparedFlows(
+        n=len(frame),
+        src_ip=src_ip,
+        src_port=_optional_int(frame["src_port"].to_numpy(dtype=np.float64)),
+        dst_ip=_optional_str(frame["dst_ip"]),
+        dst_port=_optional_int(frame["dst_port"].to_numpy(dtype=np.float64)),
+        protocol=_optional_int(frame["protocol"].to_numpy(dtype=np.float64)),
+        timestamp=timestamps.tolist(),
+        label=_optional_str(frame["label"]) if labels else [None] * len(frame),
+        features=features,
+        finite_rows=np.isfinite(features).all(axis=1),
+        hostless=hostless,
+        span=span,
+    )
+    if hostless:
+        prepared.notes.append(
+            f"{hostless} flows have no source IP (79-column layout?): keyed by the synthetic host "
+            f"{HOSTLESS!r}; the worker scores each of them without host history"
+        )
+    if len(finite_times) < len(timestamps):
+        prepared.notes.append(
+            f"{len(timestamps) - len(finite_times)} flows have no timestamp: "
+            "they carry the time of sending"
+        )
+    return prepared
+
+
+def _feature_dict(row: list[float], finite: bool) -> dict[str, Any]:
+    if finite:
+        return dict(zip(FEATURE_NAMES, row, strict=True))
+    out: dict[str, Any] = {}
+    for name, value in zip(FEATURE_NAMES, row, strict=True):
+        if math.isfinite(value):
+            out[name] = value
+        elif math.isnan(value):
+            out[name] = None
+        else:
+            out[name] = "Infinity" if value > 0 else "-Infinity"
+    return out
+
+
+def flow_object(
+    prepared: PreparedFlows, index: int, flow_id: str, shift: float, now: float
+) -> dict[str, Any]:
+    timestamp = prepared.timestamp[index]
+    timestamp = now if math.isnan(timestamp) else timestamp + shift
+    return {
+        "schema": SCHEMA_FLOW,
+        "flow_id": flow_id,
+        "src_ip": prepared.src_ip[index],
+        "src_port": prepared.src_port[index],
+        "dst_ip": prepared.dst_ip[index],
+        "dst_port": prepared.dst_port[index],
+        "protocol": prepared.protocol[index],
+        "timestamp": timestamp,
+        "produced_at": now,
+        "label": prepared.label[index],
+        "features": _feature_dict(
+            prepared.features[index].tolist(), bool(prepared.finite_rows[index])
+        ),
+    }
+
+
+@dataclass
+class ReplayResult:
+    produced: int = 0
+    delivered: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.produced / self.seconds if self.seconds > 0 else 0.0
+
+
+class Pacer:
+    """Sleeps so that message ``i`` (or event time ``t``) is sent no earlier than its slot."""
+
+    def __init__(self, rate: float | None, speedup: float | None) -> None:
+        self.rate, self.speedup = rate, speedup
+        self.start = time.perf_counter()
+        self.first_time: float | None = None
+
+    def wait(self, index: int, event_time: float, poll: Callable[[float], Any]) -> None:
+        if self.rate:
+            due = self.start + index / self.rate
+        elif self.speedup:
+            if math.isnan(event_time):
+                return
+            if self.first_time is None:
+                self.first_time = event_time
+            due = self.start + (event_time - self.first_time) / self.speedup
+        else:
+            return
+        delay = due - time.perf_counter()
+        if delay > 0.002:
+            poll(0)
+            time.sleep(delay)
+
+
+def replay(
+    paths: Sequence[PathArg],
+    settings: Settings,
+    *,
+    topic: str | None = None,
+    rate: float | None = None,
+    speedup: float | None = None,
+    limit: int | None = None,
+    loop: int = 1,
+    labels: bool = True,
+    id_prefix: str | None = None,
+    host_batch: int = 1,
+    progress: bool = True,
+    create_topic: bool = True,
+    producer_overrides: dict[str, Any] | None = None,
+    frame: pd.DataFrame | None = None,
+) -> ReplayResult:
+    """Publish the flows of ``paths`` (or ``frame``) ``loop`` times; returns delivery counts.
+
+    ``host_batch > 1`` sends schema-2 micro-batches: consecutive flows of one host (up to
+    ``host_batch``) in one record (see docs/streaming.md); the worker accepts both shapes.
+    """
+    from confluent_kafka import KafkaException, Producer
+
+    topic = topic or settings.topic_flows
+    if frame is None:
+        frame = load_replay_frame(paths, limit)
+    elif limit is not None:
+        frame = frame.iloc[:limit]
+    prepared = prepare(frame, labels=labels)
+    result = ReplayResult(notes=list(prepared.notes))
+    if create_topic:
+        ensure_topic(settings, topic)
+    producer = Producer(producer_config(settings, **(producer_overrides or {})))
+    run = id_prefix if id_prefix is not None else secrets.token_hex(4)
+    total = prepared.n * loop
+
+    def on_delivery(error: Any, message: Any) -> None:
+        count = 1 if host_batch == 1 else len(orjson.loads(message.value())["flows"])
+        if error is None:
+            result.delivered += count
+        else:
+            result.failed += count
+            if len(result.errors) < 5:
+                result.errors.append(str(error))
+
+    def send(key: bytes, value: bytes) -> None:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                return
+            except BufferError:
+                producer.poll(0.05)
+            except KafkaException as error:  # pragma: no cover - fatal producer errors
+                raise RuntimeError(f"producer failed: {error}") from error
+
+    bar, task = _progress(progress, total)
+    pacer = Pacer(rate, speedup)
+    started = time.perf_counter()
+    sent = 0
+    pending: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for k in range(loop):
+            shift = k * (prepared.span + 1.0)
+            for index in range(prepared.n):
+                pacer.wait(sent, prepared.timestamp[index] + shift, producer.poll)
+                obj = flow_object(prepared, index, f"{run}-{k}-{index}", shift, time.time())
+                host = obj["src_ip"]
+                if host_batch == 1:
+                    send(host.encode(), orjson.dumps(obj))
+                else:
+                    del obj["schema"]
+                    group = pending.setdefault(host, [])
+                    group.append(obj)
+                    if len(group) >= host_batch:
+                        _send_batch(send, host, pending.pop(host))
+                sent += 1
+                if sent % 2000 == 0:
+                    producer.poll(0)
+                    if bar is not None:
+                        bar.update(task, completed=sent)
+                if host_batch > 1 and (rate or speedup) and sent % 256 == 0:
+                    for host_name in list(pending):
+                        _send_batch(send, host_name, pending.pop(host_name))
+        for host_name in list(pending):
+            _send_batch(send, host_name, pending.pop(host_name))
+        remaining = producer.flush(120)
+        if remaining:
+            result.failed += remaining
+            result.errors.append(f"{remaining} messages not delivered before the flush timeout")
+    finally:
+        if bar is not None:
+            bar.update(task, completed=sent)
+            bar.stop()
+    result.produced = sent
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _send_batch(send: Callable[[bytes, bytes], None], host: str, flows: list[dict]) -> None:
+    send(host.encode(), orjson.dumps({"schema": SCHEMA_BATCH, "src_ip": host, "flows": flows}))
+
+
+def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
+    if not enabled:
+        return None, None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    task = bar.add_task("replay", total=total)
+    bar.start()
+    return bar, task
+
+
+def iter_wire_messages(prepared: PreparedFlows, run: str = "r") -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of every flow of ``prepared`` (tests and benchmarks)."""
+    now = time.time()
+    for index in range(prepared.n):
+        obj = flow_object(prepared, index, f"{run}-0-{index}", 0.0, now)
+        yield obj["src_ip"].encode(), orjson.dumps(obj)

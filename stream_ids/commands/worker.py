@@ -1,0 +1,70 @@
+"""``stream-ids worker``: one Faust worker scoring the flows topic (start more to scale out)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run a scoring worker (Faust agent; joins the consumer group of STREAM_IDS_APP_ID)",
+    )
+    parser.add_argument("--model-dir", help="model directory (default: STREAM_IDS_MODEL_DIR or "
+                        "the shipped model)")
+    parser.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
+    parser.add_argument("--loglevel", default="warning", help="Faust log level (default warning)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stream_ids.settings import get_settings
+
+    if args.bootstrap:
+        os.environ["STREAM_IDS_BOOTSTRAP_SERVERS"] = args.bootstrap
+        get_settings.cache_clear()
+    settings = get_settings()
+    worker = make_worker(settings, model_dir=args.model_dir, loglevel=args.loglevel)
+    worker.execute_from_commandline()
+    return 0
+
+
+def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "warning") -> Any:
+    from faust.worker import Worker
+
+    from stream_ids.agents import build_worker
+    from stream_ids.scorer import Scorer
+
+    log = logging.getLogger("stream_ids.worker")
+    model = Scorer.load(model_dir or settings.model_dir)
+    devices = _devices()
+    metrics = None
+    try:
+        from stream_ids.observability import WorkerMetrics, start_metrics_server
+
+        metrics = WorkerMetrics()
+        start_metrics_server(settings.metrics_port)
+    except (ImportError, OSError) as error:  # metrics are optional
+        log.warning("Prometheus metrics disabled: %s", error)
+    parts = build_worker(settings, model, metrics=metrics)
+    print(
+        f"stream-ids worker {parts.stats.worker}: model {model.model_version} "
+        f"(window {model.window}, threshold {model.threshold:.4f}) on {devices}; "
+        f"{settings.topic_flows} -> {settings.topic_verdicts}/{settings.topic_alerts}, "
+        f"group {settings.app_id}, broker {settings.bootstrap_servers}",
+        flush=True,
+    )
+    return Worker(parts.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+
+
+def _devices() -> str:
+    try:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    except Exception:
+        return "the Keras backend's default device"
+    return f"GPU ({len(gpus)})" if gpus else "CPU"

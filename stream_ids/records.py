@@ -1,0 +1,392 @@
+"""Wire records of the streaming path: validation of incoming flows, typed output records.
+
+The scoring agent consumes ``flows`` as raw bytes and validates each message itself with
+:func:`parse_flow_message`, so that a bad record becomes exactly one dead-letter record with a
+reason code instead of an exception inside Faust's deserialiser. Reason codes (see
+:data:`REASONS`) are stable: operators alert on them.
+
+Two message shapes are accepted on ``flows`` (both keyed by the UTF-8 source host):
+
+* schema 1, one flow per record (the contract's canonical shape)::
+
+    {"schema": 1, "flow_id": "...", "src_ip": "...", "src_port": 1, "dst_ip": "...",
+     "dst_port": 80, "protocol": 6, "timestamp": 1499450193.8, "produced_at": ...,
+     "label": "BENIGN" | null, "features": {"flow_duration": 1.0, ...}}
+
+* schema 2, a host-keyed micro-batch (several flows of one host, in order, in one record)::
+
+    {"schema": 2, "src_ip": "...", "flows": [<schema-1 flow without "schema">, ...]}
+
+Non-finite numbers: JSON has no NaN/Infinity. In the four rate features (CICFlowMeter divides
+by a zero duration there) ``null`` and ``"NaN"`` mean NaN and ``"Infinity"``/``"-Infinity"``
+mean infinities; everywhere else they are rejected (reason ``non_finite``).
+
+The typed :class:`faust.Record` classes below document the output topics. The hot path writes
+the same fields as plain dicts through orjson (constructing a Record per flow costs more than
+scoring it); ``Verdict(**orjson.loads(value))`` reads them back.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import orjson
+
+from stream_ids.errors import InvalidRecordError
+from stream_ids.schema import FEATURE_NAMES, RATE_FEATURES
+
+SCHEMA_FLOW = 1
+SCHEMA_BATCH = 2
+
+# Reason codes written to the dead-letter topic.
+REASONS: dict[str, str] = {
+    "empty": "the message value is empty",
+    "malformed_json": "the value is not valid JSON (or not UTF-8)",
+    "not_an_object": "the JSON value is not an object",
+    "unsupported_schema": "the schema field is missing or not a supported version",
+    "missing_field": "a required identifier or feature is missing",
+    "wrong_type": "a field has the wrong type (e.g. a string where a number belongs)",
+    "non_finite": "NaN or Infinity where only finite numbers are allowed",
+    "negative_value": "a negative count, length or flag counter",
+    "out_of_range": "a number outside the plausible range (port, protocol, magnitude, time)",
+    "key_mismatch": "the message key is not the flow's source host",
+}
+
+# Counts, byte lengths and flag counters can never be negative. (Header lengths, IATs and the
+# initial window sizes can: CICFlowMeter writes -1 for "absent" and overflows some of them.)
+NONNEGATIVE_FEATURES: frozenset[str] = frozenset(
+    name
+    for name in FEATURE_NAMES
+    if any(part in name for part in ("packets", "length", "flag", "bytes", "segment_size"))
+    and not name.startswith(("init_win", "fwd_header", "bwd_header"))
+    and name not in RATE_FEATURES
+)
+MAX_ABS_VALUE = 1e15  # far above anything CICFlowMeter writes (rates of 1-µs flows reach ~1e9)
+_RATE_SET = frozenset(RATE_FEATURES)
+_NON_FINITE_STRINGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_MIN_TIMESTAMP, _MAX_TIMESTAMP = 0.0, 4102444800.0  # 1970 .. 2100
+
+
+@dataclass(slots=True)
+class FlowIn:
+    """One validated flow, ready for the transform (``features`` holds every model feature)."""
+
+    flow_id: str
+    src_ip: str
+    src_port: int | None
+    dst_ip: str | None
+    dst_port: int | None
+    protocol: int | None
+    timestamp: float
+    produced_at: float | None
+    label: str | None
+    features: dict[str, float]
+
+    def transform_input(self) -> dict[str, Any]:
+        """The mapping :meth:`FlowTransform.transform_many` takes (features plus protocol)."""
+        record: dict[str, Any] = dict(self.features)
+        record["protocol"] = self.protocol
+        return record
+
+    def to_wire(self) -> dict[str, Any]:
+        """The schema-1 ``flows`` value of this flow."""
+        return {
+            "schema": SCHEMA_FLOW,
+            "flow_id": self.flow_id,
+            "src_ip": self.src_ip,
+            "src_port": self.src_port,
+            "dst_ip": self.dst_ip,
+            "dst_port": self.dst_port,
+            "protocol": self.protocol,
+            "timestamp": self.timestamp,
+            "produced_at": self.produced_at,
+            "label": self.label,
+            "features": {name: encode_number(value) for name, value in self.features.items()},
+        }
+
+
+def encode_number(value: float) -> float | str | None:
+    """A feature value as JSON can carry it (see the module docstring for non-finite values)."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return None
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _int_field(obj: dict[str, Any], name: str, low: int, high: int, required: bool) -> int | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise InvalidRecordError("missing_field", name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRecordError("wrong_type", f"{name} must be an integer, got {value!r:.40}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRecordError("non_finite", name)
+        if not value.is_integer():
+            raise InvalidRecordError("wrong_type", f"{name} must be an integer, got {value!r}")
+        value = int(value)
+    if not low <= value <= high:
+        raise InvalidRecordError("out_of_range", f"{name}={value} not in [{low}, {high}]")
+    return value
+
+
+def _str_field(obj: dict[str, Any], name: str, required: bool) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise InvalidRecordError("missing_field", name)
+        return None
+    if not isinstance(value, str):
+        raise InvalidRecordError("wrong_type", f"{name} must be a string, got {value!r:.40}")
+    if required and not value:
+        raise InvalidRecordError("missing_field", f"{name} is empty")
+    return value
+
+
+def _time_field(obj: dict[str, Any], name: str, required: bool) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise InvalidRecordError("missing_field", name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRecordError("wrong_type", f"{name} must be a number, got {value!r:.40}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidRecordError("non_finite", name)
+    if not _MIN_TIMESTAMP <= value <= _MAX_TIMESTAMP:
+        raise InvalidRecordError("out_of_range", f"{name}={value} is not epoch seconds")
+    return value
+
+
+def _features(raw: Any) -> dict[str, float]:
+    if raw is None:
+        raise InvalidRecordError("missing_field", "features")
+    if not isinstance(raw, dict):
+        raise InvalidRecordError("wrong_type", "features must be an object")
+    features: dict[str, float] = {}
+    for name in FEATURE_NAMES:
+        if name not in raw:
+            raise InvalidRecordError("missing_field", f"features.{name}")
+        value = raw[name]
+        if name in _RATE_SET:
+            if value is None:
+                features[name] = math.nan
+                continue
+            if isinstance(value, str) and value in _NON_FINITE_STRINGS:
+                features[name] = _NON_FINITE_STRINGS[value]
+                continue
+        if value is None:
+            raise InvalidRecordError("non_finite", f"features.{name} is null")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, str) and value in _NON_FINITE_STRINGS:
+                raise InvalidRecordError("non_finite", f"features.{name}={value}")
+            raise InvalidRecordError(
+                "wrong_type", f"features.{name} must be a number, got {value!r:.40}"
+            )
+        number = float(value)
+        if not math.isfinite(number):
+            if name in _RATE_SET:
+                features[name] = number
+                continue
+            raise InvalidRecordError("non_finite", f"features.{name}={number}")
+        if abs(number) > MAX_ABS_VALUE:
+            raise InvalidRecordError("out_of_range", f"features.{name}={number:.3g}")
+        if number < 0 and name in NONNEGATIVE_FEATURES:
+            raise InvalidRecordError("negative_value", f"features.{name}={number:g}")
+        features[name] = number
+    return features
+
+
+def flow_from_object(obj: Any, key: str | None) -> FlowIn:
+    """Validate one decoded flow object (schema 1, or an element of a schema-2 batch)."""
+    if not isinstance(obj, dict):
+        raise InvalidRecordError("not_an_object", f"got {type(obj).__name__}")
+    flow_id = obj.get("flow_id")
+    if flow_id is None:
+        raise InvalidRecordError("missing_field", "flow_id")
+    if isinstance(flow_id, bool) or not isinstance(flow_id, str | int):
+        raise InvalidRecordError("wrong_type", "flow_id must be a string")
+    src_ip = _str_field(obj, "src_ip", required=True) or ""
+    if key is not None and key != src_ip:
+        raise InvalidRecordError("key_mismatch", f"key {key!r:.60} != src_ip {src_ip!r:.60}")
+    label = obj.get("label")
+    if label is not None and not isinstance(label, str):
+        raise InvalidRecordError("wrong_type", "label must be a string or null")
+    timestamp = _time_field(obj, "timestamp", required=True) or 0.0
+    return FlowIn(
+        flow_id=str(flow_id),
+        src_ip=src_ip,
+        src_port=_int_field(obj, "src_port", 0, 65535, required=False),
+        dst_ip=_str_field(obj, "dst_ip", required=False),
+        dst_port=_int_field(obj, "dst_port", 0, 65535, required=False),
+        protocol=_int_field(obj, "protocol", 0, 255, required=False),
+        timestamp=timestamp,
+        produced_at=_time_field(obj, "produced_at", required=False),
+        label=label,
+        features=_features(obj.get("features")),
+    )
+
+
+def decode_key(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRecordError("key_mismatch", "the key is not UTF-8") from None
+
+
+def _loads(value: bytes | None) -> Any:
+    if not value:
+        raise InvalidRecordError("empty")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRecordError("malformed_json", str(error)[:200]) from None
+
+
+def parse_flow_message(value: bytes | None, key: bytes | None) -> FlowIn:
+    """Validate one schema-1 ``flows`` message; raises :class:`InvalidRecordError`."""
+    obj = _loads(value)
+    if not isinstance(obj, dict):
+        raise InvalidRecordError("not_an_object", f"got {type(obj).__name__}")
+    schema = obj.get("schema")
+    if schema != SCHEMA_FLOW or isinstance(schema, bool):
+        raise InvalidRecordError("unsupported_schema", f"schema={schema!r:.40}")
+    return flow_from_object(obj, decode_key(key))
+
+
+def parse_message(
+    value: bytes | None, key: bytes | None
+) -> list[tuple[FlowIn | None, InvalidRecordError | None, bytes]]:
+    """Validate a ``flows`` message of either schema.
+
+    Returns one ``(flow, error, raw)`` per flow the message carries (one for schema 1, ``n`` for
+    a schema-2 batch; a message that cannot be split counts as one): exactly one of ``flow`` and
+    ``error`` is set; ``raw`` is the bytes that go to the dead-letter topic on error.
+    """
+    try:
+        obj = _loads(value)
+        if not isinstance(obj, dict):
+            raise InvalidRecordError("not_an_object", f"got {type(obj).__name__}")
+        schema = obj.get("schema")
+        if isinstance(schema, bool) or schema not in (SCHEMA_FLOW, SCHEMA_BATCH):
+            raise InvalidRecordError("unsupported_schema", f"schema={schema!r:.40}")
+        host = decode_key(key)
+        if schema == SCHEMA_FLOW:
+            return [(flow_from_object(obj, host), None, value or b"")]
+        flows = obj.get("flows")
+        if not isinstance(flows, list):
+            raise InvalidRecordError("wrong_type", "flows must be a list")
+        batch_host = _str_field(obj, "src_ip", required=True)
+        if host is not None and host != batch_host:
+            raise InvalidRecordError("key_mismatch", f"key {host!r:.60} != src_ip")
+    except InvalidRecordError as error:
+        return [(None, error, value or b"")]
+    results: list[tuple[FlowIn | None, InvalidRecordError | None, bytes]] = []
+    for element in flows:
+        try:
+            results.append((flow_from_object(element, batch_host), None, b""))
+        except InvalidRecordError as error:
+            results.append((None, error, orjson.dumps(element)))
+    return results
+
+
+def dead_letter(
+    error: InvalidRecordError,
+    raw: bytes | None,
+    key: bytes | None,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+) -> dict[str, Any]:
+    """The ``flows-dlq`` value for one rejected record."""
+    return {
+        "reason": error.reason,
+        "detail": error.detail,
+        "raw": base64.b64encode(raw or b"").decode("ascii"),
+        "key": None if key is None else base64.b64encode(key).decode("ascii"),
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "failed_at": time.time(),
+    }
+
+
+# --- typed output records (documentation, consumers, tests) -----------------------------------
+
+
+class Flow(faust.Record, serializer="json"):
+    """A schema-1 ``flows`` value."""
+
+    schema: int
+    flow_id: str
+    src_ip: str
+    timestamp: float
+    features: dict[str, Any]
+    src_port: int | None = None
+    dst_ip: str | None = None
+    dst_port: int | None = None
+    protocol: int | None = None
+    produced_at: float | None = None
+    label: str | None = None
+
+
+class Verdict(faust.Record, serializer="json"):
+    """A ``verdicts`` (and ``alerts``) value: one per input flow."""
+
+    flow_id: str
+    src_ip: str
+    timestamp: float
+    scored_at: float
+    score: float
+    is_attack: bool
+    threshold: float
+    model_version: str
+    window_length: int
+    dst_ip: str | None = None
+    dst_port: int | None = None
+    protocol: int | None = None
+    produced_at: float | None = None
+    label: str | None = None
+
+
+class Stats(faust.Record, serializer="json"):
+    """A ``stats`` value: rolling statistics of one worker."""
+
+    worker: str
+    window: str
+    window_start: float
+    window_end: float
+    flows: int
+    alerts: int
+    emitted_at: float
+    tp: int | None = None
+    fp: int | None = None
+    tn: int | None = None
+    fn: int | None = None
+    false_alarm_rate: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+
+
+class DeadLetter(faust.Record, serializer="json"):
+    """A ``flows-dlq`` value."""
+
+    reason: str
+    detail: str
+    raw: str
+    key: str | None
+    topic: str
+    partition: int | None
+    offset: int | None
+    failed_at: float
