@@ -53,11 +53,11 @@ class KafkaFeed(threading.Thread):
             "auto.offset.reset": "latest",
             "client.id": "stream-ids-dashboard",
         }
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._assigned: set[tuple[str, int]] = set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     # -- partition discovery -------------------------------------------------------------
     def _discover(self, consumer: Consumer) -> None:
@@ -105,12 +105,12 @@ class KafkaFeed(threading.Thread):
         consumer = Consumer(self._config)
         try:
             next_discovery = 0.0
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 if time.monotonic() >= next_discovery:
                     self._discover(consumer)
                     next_discovery = time.monotonic() + DISCOVER_EVERY_S
                 if not self._assigned:
-                    self._stop.wait(0.5)
+                    self._stopping.wait(0.5)
                     continue
                 messages = consumer.consume(num_messages=10_000, timeout=0.5)
                 if messages:

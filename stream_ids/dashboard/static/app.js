@@ -5,7 +5,7 @@
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
   const fmtInt = (n) => Number(n).toLocaleString("en-US");
-  const fmtRate = (n) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : Number(n).toFixed(1));
+  const fmtRate = (n) => (n >= 10 ? Math.round(n).toLocaleString("en-US") : Number(n).toFixed(1));
   const fmtPct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(v < 0.01 && v > 0 ? 3 : 2) + " %");
   const fmtTime = (t) => (t ? new Date(t * 1000).toLocaleTimeString("en-GB") : "");
 
