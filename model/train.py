@@ -117,15 +117,19 @@ def mask_protocol(windows: np.ndarray, rows: np.ndarray, n_features: int) -> Non
 
 
 def choose_threshold(y: np.ndarray, scores: np.ndarray, default: float = 0.5) -> float:
-    """The threshold minimising validation errors (fp + fn) over score quantiles; ``default`` when
-    it is among the best, else the middle of the best interval."""
+    """The threshold minimising the *balanced* validation error (false-alarm rate + miss rate,
+    so that the 13%-benign sample does not discount false alarms) over score quantiles;
+    ``default`` when it is among the best, else the middle of the best interval."""
     y = np.asarray(y).astype(bool)
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) == 0 or y.min() == y.max():
         return float(default)
     candidates = np.unique(np.r_[default, np.quantile(scores, np.linspace(0, 1, 2001))])
-    errors = np.array([np.sum((scores >= t) != y) for t in candidates])
-    best = candidates[errors == errors.min()]
+    positives, negatives = scores[y], scores[~y]
+    errors = np.array(
+        [np.mean(negatives >= t) + np.mean(positives < t) for t in candidates]
+    )
+    best = candidates[np.isclose(errors, errors.min(), rtol=0, atol=1e-12)]
     if np.any(np.isclose(best, default)):
         return float(default)
     return float((best.min() + best.max()) / 2)
@@ -225,7 +229,7 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         f"- hyper-parameters: {json.dumps(t['hyper'])}; epochs run {t['epochs_run']} (early stopping on val_loss, best restored)",
         f"- class weights: {json.dumps(t['class_weight'])}; protocol masked to unknown on {t['protocol_mask_fraction']:.0%} of training windows",
         f"- transform: signed log1p = {t['log1p']}, min-max fitted on the training split, clipped at serve time",
-        f"- threshold {manifest['threshold']:.6g} (chosen on the validation split: fewest errors)",
+        f"- threshold {manifest['threshold']:.6g} (chosen on the validation split: lowest false-alarm rate + miss rate)",
         f"- keras {manifest['keras_version']} ({manifest['backend']} backend), training time {t['seconds']:.0f} s",
         "",
         "## Test-split metrics (attack = positive)",

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from operator import itemgetter
 from os import PathLike
 from pathlib import Path
@@ -127,7 +128,11 @@ class FlowTransform:
         features = [row["features"] for row in rows] if nested else rows
         protocol = np.array([_as_float(row.get("protocol")) for row in rows], dtype=np.float64)
         try:
-            values = np.array(list(map(self._getter, features)), dtype=np.float64)
+            values = np.fromiter(
+                chain.from_iterable(map(self._getter, features)),
+                dtype=np.float64,
+                count=len(rows) * self.n_features,
+            )
         except KeyError:
             missing = sorted(
                 {name for row in features for name in self.feature_names if name not in row}
