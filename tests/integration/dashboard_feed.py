@@ -28,8 +28,8 @@ class Produced:
     alert_hosts: set[str] = field(default_factory=set)
 
 
-def verdict(rng: random.Random, now: float) -> dict:
-    attack = rng.random() < 0.3
+def verdict(rng: random.Random, now: float, attack_share: float = 0.3) -> dict:
+    attack = rng.random() < attack_share
     src = rng.choice(ATTACKERS) if attack else rng.choice(BENIGN)
     score = rng.uniform(0.9, 0.9999) if attack else rng.uniform(0.0, 0.2)
     label = "DDoS" if attack else "BENIGN"
@@ -96,19 +96,22 @@ def produce_replay(
     flows_per_s: float = 200.0,
     seed: int = 7,
     stop: threading.Event | None = None,
+    attack_share: float = 0.3,
+    folder: StatsFolder | None = None,
+    produced: Produced | None = None,
 ) -> Produced:
     """Produce verdicts (+ alerts, + stats every second) for ``seconds``, like a scoring worker."""
     rng = random.Random(seed)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    folder = StatsFolder(f"test-worker-{uuid.uuid4().hex[:6]}")
-    produced = Produced()
+    folder = folder or StatsFolder(f"test-worker-{uuid.uuid4().hex[:6]}")
+    produced = produced or Produced()
     tick = 0.1
     end = time.time() + seconds
     next_stats = time.time()
     while time.time() < end and not (stop and stop.is_set()):
         now = time.time()
         for _ in range(max(1, int(flows_per_s * tick * rng.uniform(0.6, 1.4)))):
-            v = verdict(rng, now)
+            v = verdict(rng, now, attack_share)
             key = v["src_ip"].encode()
             value = orjson.dumps(v)
             producer.produce(topics["verdicts"], value, key)
