@@ -1,0 +1,133 @@
+"""A tiny training run produces loadable, hash-checked artifacts; evaluate; the shipped model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from stream_ids.datasets import shared_data_dir  # noqa: E402
+from stream_ids.errors import ArtifactError  # noqa: E402
+from stream_ids.loader import load_flows  # noqa: E402
+from stream_ids.metrics import METRIC_KEYS, binary_metrics  # noqa: E402
+
+ONE_CLASS = "cicids2017-original/Friday-Afternoon-DDoS.head.csv"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from model.train import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("tiny")
+    improved = shared_data_dir() / "cicids2017-improved"
+    parts = [pd.read_csv(improved / name).head(rows) for name, rows in (("BENIGN.csv", 200), ("DDoS.csv", 150), ("Portscan.csv", 100))]
+    data = folder / "tiny.csv"
+    pd.concat(parts).to_csv(data, index=False)
+    out = folder / "model"
+    train(TrainConfig(data=[str(data)], out=str(out), window=4, epochs=1, verbose=0), log=lambda m: None)
+    return out
+
+
+def test_tiny_training_writes_every_artifact(tiny_model: Path) -> None:
+    for name in ("model.keras", "transform.json", "manifest.json", "metrics.json", "MODEL_CARD.md"):
+        assert (tiny_model / name).is_file(), name
+    assert {"accuracy.png", "loss.png", "confusion.png"} <= {p.name for p in (tiny_model / "plots").iterdir()}
+    manifest = json.loads((tiny_model / "manifest.json").read_text())
+    assert manifest["window"] == 4 and 0 < manifest["threshold"] < 1
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    assert set(METRIC_KEYS) <= set(metrics)
+
+
+def test_scorer_loads_and_scores(tiny_model: Path) -> None:
+    from stream_ids.scorer import Scorer
+
+    scorer = Scorer.load(tiny_model)
+    assert scorer.window == 4 and scorer.model_version.startswith("cnn-lstm-T4")
+    frame = load_flows(shared_data_dir() / "cicids2017-original/Friday-Afternoon-DDoS.sample.csv")
+    scores = scorer.score_frame(frame)
+    assert scores.shape == (len(frame),) and scores.dtype == np.float32
+    assert ((scores >= 0) & (scores <= 1)).all()
+    np.testing.assert_allclose(scorer.score_frame(frame, chunk_rows=97), scores, atol=1e-5)
+    # the streaming path: per-host history -> the same windows and scores
+    from stream_ids.sequences import make_windows
+
+    transformed = scorer.transform.transform_many(frame)
+    windows, _ = make_windows(transformed, frame["src_ip"], frame["timestamp"], scorer.window)
+    np.testing.assert_allclose(scorer.score_windows(windows[:5]), scores[:5], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "transform.json"])
+def test_tampered_artifacts_are_refused(tiny_model: Path, tmp_path: Path, name: str) -> None:
+    from stream_ids.scorer import Scorer
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model, copy)
+    with (copy / name).open("ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(ArtifactError, match=name.replace(".", r"\.")):
+        Scorer.load(copy)
+
+
+def test_evaluate_one_class_file_gives_nulls(tiny_model: Path) -> None:
+    from stream_ids.commands.evaluate import evaluate
+
+    metrics = evaluate(str(tiny_model), [str(shared_data_dir() / ONE_CLASS)])
+    assert metrics["n"] == 299 and metrics["confusion"]["tp"] + metrics["confusion"]["fn"] == 0
+    assert metrics["recall"] is None and metrics["f1"] is None and metrics["roc_auc"] is None
+    assert metrics["false_alarm_rate"] is not None
+
+
+def test_metrics_null_without_both_classes() -> None:
+    metrics = binary_metrics([1, 1, 1], [0.9, 0.2, 0.7], 0.5)
+    assert metrics["false_alarm_rate"] is None and metrics["roc_auc"] is None
+    assert metrics["confusion"] == {"tp": 2, "fp": 0, "tn": 0, "fn": 1}
+
+
+def test_shipped_model_loads_and_hashes_match() -> None:
+    from stream_ids.scorer import Scorer, _sha256, shipped_model_dir
+
+    directory = shipped_model_dir()
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for name in ("model.keras", "transform.json"):
+        assert _sha256(directory / name) == manifest["sha256"][name]
+    scorer = Scorer.load()
+    assert scorer.window == manifest["window"] and scorer.threshold == manifest["threshold"]
+    frame = load_flows(shared_data_dir() / "cicids2017-original/Friday-Afternoon-DDoS.sample.csv")
+    assert scorer.score_frame(frame.head(50)).shape == (50,)
+
+
+_SECOND = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
+
+
+@pytest.mark.skipif(not _SECOND, reason="neither jax nor torch is installed (pip install 'stream-ids[backends]')")
+def test_model_loads_under_a_second_backend(tiny_model: Path) -> None:
+    from stream_ids.scorer import Scorer
+
+    scorer = Scorer.load(tiny_model)
+    rng = np.random.default_rng(1)
+    windows = rng.random((6, scorer.window, scorer.n_inputs)).astype(np.float32)
+    windows[:3, :2] = 0.0  # padding
+    np.save(tiny_model.parent / "windows.npy", windows)
+    code = (
+        "import json, sys, numpy as np, keras\n"
+        "from stream_ids.scorer import Scorer\n"
+        f"s = Scorer.load({str(tiny_model)!r})\n"
+        f"w = np.load({str(tiny_model.parent / 'windows.npy')!r})\n"
+        "print(json.dumps({'backend': keras.backend.backend(), 'scores': s.score_windows(w).tolist()}))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": _SECOND[0], "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == _SECOND[0]
+    np.testing.assert_allclose(result["scores"], scorer.score_windows(windows), atol=1e-4)
