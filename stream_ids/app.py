@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -82,12 +83,13 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "table_cleanup_interval": 30.0,
     }
     config.update(overrides)
+    Path(config["datadir"]).mkdir(parents=True, exist_ok=True)
     return faust.App(settings.app_id, autodiscover=False, **config)
 
 
 def _has_lz4() -> bool:
     try:
-        import lz4  # noqa: F401
+        import cramjam  # noqa: F401
     except ImportError:
         return False
     return True

@@ -32,9 +32,11 @@ import base64
 import math
 import time
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import faust
+import numpy as np
 import orjson
 
 from stream_ids.errors import InvalidRecordError
@@ -74,7 +76,7 @@ _MIN_TIMESTAMP, _MAX_TIMESTAMP = 0.0, 4102444800.0  # 1970 .. 2100
 
 @dataclass(slots=True)
 class FlowIn:
-    """One validated flow, ready for the transform (``features`` holds every model feature)."""
+    """One validated flow: identifiers and ``values``, the model features in FEATURE_NAMES order."""
 
     flow_id: str
     src_ip: str
@@ -85,13 +87,11 @@ class FlowIn:
     timestamp: float
     produced_at: float | None
     label: str | None
-    features: dict[str, float]
+    values: tuple[float, ...]
 
-    def transform_input(self) -> dict[str, Any]:
-        """The mapping :meth:`FlowTransform.transform_many` takes (features plus protocol)."""
-        record: dict[str, Any] = dict(self.features)
-        record["protocol"] = self.protocol
-        return record
+    @property
+    def features(self) -> dict[str, float]:
+        return dict(zip(FEATURE_NAMES, self.values, strict=True))
 
     def to_wire(self) -> dict[str, Any]:
         """The schema-1 ``flows`` value of this flow."""
@@ -206,8 +206,54 @@ def _features(raw: Any) -> dict[str, float]:
     return features
 
 
-def flow_from_object(obj: Any, key: str | None) -> FlowIn:
-    """Validate one decoded flow object (schema 1, or an element of a schema-2 batch)."""
+_GET_FEATURES = itemgetter(*FEATURE_NAMES)
+_FINITE_COLUMNS = np.array([name not in _RATE_SET for name in FEATURE_NAMES])
+_NONNEGATIVE_COLUMNS = np.array([name in NONNEGATIVE_FEATURES for name in FEATURE_NAMES])
+
+
+def _feature_values(raw: Any) -> tuple[float, ...]:
+    """The features in FEATURE_NAMES order; plain JSON numbers take the fast path.
+
+    Type errors are raised here; range checks (finite, magnitude, sign) are :func:`check_rows`'s.
+    """
+    if isinstance(raw, dict):
+        try:
+            row = _GET_FEATURES(raw)
+        except KeyError:
+            pass
+        else:
+            for value in row:
+                kind = type(value)
+                if kind is not float and kind is not int:
+                    break
+            else:
+                return row
+    return tuple(_features(raw).values())
+
+
+def check_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows of an (n, F) feature matrix that break a range rule (non-finite, huge, negative)."""
+    finite = np.isfinite(matrix)
+    bad = ~finite[:, _FINITE_COLUMNS].all(axis=1)
+    bad |= (np.abs(np.where(finite, matrix, 0.0)) > MAX_ABS_VALUE).any(axis=1)
+    bad |= (matrix[:, _NONNEGATIVE_COLUMNS] < 0).any(axis=1)
+    return bad
+
+
+def row_error(values: tuple[float, ...]) -> InvalidRecordError:
+    """The precise error of a row that :func:`check_rows` flagged."""
+    try:
+        _features(dict(zip(FEATURE_NAMES, values, strict=True)))
+    except InvalidRecordError as error:
+        return error
+    return InvalidRecordError("out_of_range", "features")  # pragma: no cover - flagged rows fail
+
+
+def flow_from_object(obj: Any, key: str | None, check: bool = True) -> FlowIn:
+    """Validate one decoded flow object (schema 1, or an element of a schema-2 batch).
+
+    With ``check=False`` the feature range rules are left to :func:`check_rows` (batched).
+    """
     if not isinstance(obj, dict):
         raise InvalidRecordError("not_an_object", f"got {type(obj).__name__}")
     flow_id = obj.get("flow_id")
@@ -232,8 +278,14 @@ def flow_from_object(obj: Any, key: str | None) -> FlowIn:
         timestamp=timestamp,
         produced_at=_time_field(obj, "produced_at", required=False),
         label=label,
-        features=_features(obj.get("features")),
+        values=_checked(_feature_values(obj.get("features")), check),
     )
+
+
+def _checked(values: tuple[float, ...], check: bool) -> tuple[float, ...]:
+    if check and check_rows(np.asarray([values], dtype=np.float64))[0]:
+        raise row_error(values)
+    return values
 
 
 def decode_key(key: bytes | None) -> str | None:
@@ -266,13 +318,15 @@ def parse_flow_message(value: bytes | None, key: bytes | None) -> FlowIn:
 
 
 def parse_message(
-    value: bytes | None, key: bytes | None
-) -> list[tuple[FlowIn | None, InvalidRecordError | None, bytes]]:
+    value: bytes | None, key: bytes | None, check: bool = True
+) -> list[tuple[FlowIn | None, InvalidRecordError | None, Any]]:
     """Validate a ``flows`` message of either schema.
 
     Returns one ``(flow, error, raw)`` per flow the message carries (one for schema 1, ``n`` for
     a schema-2 batch; a message that cannot be split counts as one): exactly one of ``flow`` and
-    ``error`` is set; ``raw`` is the bytes that go to the dead-letter topic on error.
+    ``error`` is set; ``raw`` is what goes to the dead-letter topic if the flow is rejected (the
+    message bytes; for an element of a schema-2 batch the element, see :func:`raw_bytes`).
+    With ``check=False`` the feature range rules are left to the caller (:func:`check_rows`).
     """
     try:
         obj = _loads(value)
@@ -283,7 +337,7 @@ def parse_message(
             raise InvalidRecordError("unsupported_schema", f"schema={schema!r:.40}")
         host = decode_key(key)
         if schema == SCHEMA_FLOW:
-            return [(flow_from_object(obj, host), None, value or b"")]
+            return [(flow_from_object(obj, host, check), None, value or b"")]
         flows = obj.get("flows")
         if not isinstance(flows, list):
             raise InvalidRecordError("wrong_type", "flows must be a list")
@@ -292,13 +346,20 @@ def parse_message(
             raise InvalidRecordError("key_mismatch", f"key {host!r:.60} != src_ip")
     except InvalidRecordError as error:
         return [(None, error, value or b"")]
-    results: list[tuple[FlowIn | None, InvalidRecordError | None, bytes]] = []
+    results: list[tuple[FlowIn | None, InvalidRecordError | None, Any]] = []
     for element in flows:
         try:
-            results.append((flow_from_object(element, batch_host), None, b""))
+            results.append((flow_from_object(element, batch_host, check), None, element))
         except InvalidRecordError as error:
             results.append((None, error, orjson.dumps(element)))
     return results
+
+
+def raw_bytes(raw: Any) -> bytes:
+    """The bytes of a ``raw`` returned by :func:`parse_message`."""
+    if raw is None:
+        return b""
+    return raw if isinstance(raw, bytes) else orjson.dumps(raw)
 
 
 def dead_letter(

@@ -102,7 +102,7 @@ class RollingStats:
     def add(self, counts: Counts, at: float | None = None) -> None:
         second = math.floor(time.time() if at is None else at)
         self.cumulative.add(counts)
-        if (self._buckets and self._buckets[-1][0] == second) or (self._buckets and self._buckets[-1][0] > second):
+        if self._buckets and self._buckets[-1][0] >= second:  # same second (or clock went back)
             self._buckets[-1][1].add(counts)
         else:
             bucket = Counts()

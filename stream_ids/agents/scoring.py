@@ -24,11 +24,19 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 
 from stream_ids.errors import InvalidRecordError
-from stream_ids.records import FlowIn, dead_letter, parse_message
+from stream_ids.records import (
+    FlowIn,
+    check_rows,
+    dead_letter,
+    parse_message,
+    raw_bytes,
+    row_error,
+)
 from stream_ids.rolling import Counts, RollingStats
-from stream_ids.schema import is_benign_label
+from stream_ids.schema import FEATURE_NAMES, is_benign_label
 from stream_ids.tables import (
     HOSTLESS_KEY,
     build_batch_windows,
@@ -68,42 +76,67 @@ class BatchScorer:
     # -- validation ----------------------------------------------------------------------------
     def split(
         self, events: list[Any]
-    ) -> tuple[list[FlowIn], list[bytes], list[tuple[bytes | None, dict[str, Any]]]]:
-        """(good flows, their host keys, dead-letter (key, value) pairs) of a batch."""
+    ) -> tuple[list[FlowIn], list[bytes], np.ndarray, list[tuple[bytes | None, dict[str, Any]]]]:
+        """(good flows, their host keys, their feature matrix, dead-letter (key, value) pairs)."""
         flows: list[FlowIn] = []
         keys: list[bytes] = []
+        origins: list[tuple[Any, Any]] = []  # (message, raw) per good flow
         rejected: list[tuple[bytes | None, dict[str, Any]]] = []
+
+        def reject(message: Any, error: InvalidRecordError, raw: Any) -> None:
+            rejected.append(
+                (
+                    message.key,
+                    dead_letter(
+                        error, raw_bytes(raw), message.key, message.topic, message.partition,
+                        message.offset,
+                    ),
+                )
+            )
+
         for event in events:
             message = event.message
             key = message.key
             if key is None:
-                error = InvalidRecordError("key_mismatch", "the message has no key (source host)")
-                parsed = [(None, error, message.value or b"")]
-            else:
-                parsed = parse_message(message.value, key)
-            for flow, error, raw in parsed:
+                reject(message, InvalidRecordError("key_mismatch", "the message has no key"),
+                       message.value)
+                continue
+            for flow, error, raw in parse_message(message.value, key, check=False):
                 if flow is not None:
                     flows.append(flow)
                     keys.append(key)
+                    origins.append((message, raw))
                 elif error is not None:
-                    rejected.append(
-                        (
-                            key,
-                            dead_letter(
-                                error, raw, key, message.topic, message.partition, message.offset
-                            ),
-                        )
-                    )
-        return flows, keys, rejected
+                    reject(message, error, raw)
+        matrix = np.array([flow.values for flow in flows], dtype=np.float64).reshape(
+            len(flows), len(FEATURE_NAMES)
+        )
+        bad = check_rows(matrix) if len(flows) else np.zeros(0, dtype=bool)
+        if bad.any():
+            for index in np.flatnonzero(bad).tolist():
+                message, raw = origins[index]
+                reject(message, row_error(flows[index].values), raw)
+            good = ~bad
+            flows = [flow for flow, ok in zip(flows, good.tolist(), strict=True) if ok]
+            keys = [key for key, ok in zip(keys, good.tolist(), strict=True) if ok]
+            matrix = matrix[good]
+        return flows, keys, matrix, rejected
 
     # -- scoring (executor thread) -------------------------------------------------------------
     def compute(
-        self, flows: list[FlowIn], keys: list[bytes], histories: dict[bytes, np.ndarray]
+        self,
+        flows: list[FlowIn],
+        keys: list[bytes],
+        matrix: np.ndarray,
+        histories: dict[bytes, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray, dict[bytes, np.ndarray], float]:
         started = time.perf_counter()
-        transformed = self.model.transform.transform_many(
-            [{"features": flow.features, "protocol": flow.protocol} for flow in flows]
+        frame = pd.DataFrame(matrix, columns=list(FEATURE_NAMES))
+        frame["protocol"] = np.array(
+            [np.nan if flow.protocol is None else flow.protocol for flow in flows],
+            dtype=np.float64,
         )
+        transformed = self.model.transform.transform_many(frame)
         windows, lengths, updated = build_batch_windows(
             transformed, keys, histories, self.window
         )
@@ -112,7 +145,7 @@ class BatchScorer:
 
     # -- one batch -----------------------------------------------------------------------------
     async def process(self, events: list[Any]) -> None:
-        flows, keys, rejected = self.split(events)
+        flows, keys, matrix, rejected = self.split(events)
         self.flows_in += len(flows) + len(rejected)
         if self.metrics is not None:
             self.metrics.count_consumed(len(flows) + len(rejected))
@@ -131,7 +164,7 @@ class BatchScorer:
                     histories[key] = decode_history(raw, self.n_features)
         loop = asyncio.get_running_loop()
         scores, lengths, updated, seconds = await loop.run_in_executor(
-            self.executor, self.compute, flows, keys, histories
+            self.executor, self.compute, flows, keys, matrix, histories
         )
         for key, history in updated.items():
             self.table[key] = encode_history(history)

@@ -49,6 +49,7 @@ def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "wa
         start_metrics_server(settings.metrics_port)
     except (ImportError, OSError) as error:  # metrics are optional
         log.warning("Prometheus metrics disabled: %s", error)
+    _declare_topics(settings)
     parts = build_worker(settings, model, metrics=metrics)
     print(
         f"stream-ids worker {parts.stats.worker}: model {model.model_version} "
@@ -58,6 +59,17 @@ def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "wa
         flush=True,
     )
     return Worker(parts.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+
+
+def _declare_topics(settings: Any) -> None:
+    """Create the topics with the configured partitions before Faust starts (Faust only
+    declares the topics it consumes; the flows topic must exist with ``topic_partitions``)."""
+    from producers.replay import ensure_topic
+
+    for topic in (settings.topic_flows, settings.topic_verdicts, settings.topic_alerts,
+                  settings.topic_dead_letter):
+        ensure_topic(settings, topic)
+    ensure_topic(settings, settings.topic_stats, partitions=1)
 
 
 def _devices() -> str:

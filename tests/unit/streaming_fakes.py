@@ -12,7 +12,9 @@ from stream_ids.schema import FEATURE_NAMES
 
 
 class FakeTransform:
-    def transform_many(self, records: list[dict[str, Any]]) -> np.ndarray:
+    def transform_many(self, records: Any) -> np.ndarray:
+        if hasattr(records, "to_dict"):
+            records = [{"features": row} for row in records.to_dict("records")]
         rows = [
             [r["features"]["flow_duration"] / 1000.0, r["features"]["total_fwd_packets"], 1.0]
             for r in records

@@ -155,3 +155,16 @@ def test_agent_in_faust_test_context() -> None:
 
 async def _record(sent: list, name: str, *, key=None, value=None, **_: object) -> None:
     sent.append((name, key, value))
+
+
+def test_batch_range_rules_go_to_dead_letter_with_reason() -> None:
+    scorer, _table, topics = _scorer()
+    negative, huge, good = flow("n"), flow("h"), flow("g")
+    negative["features"]["total_bwd_packets"] = -1
+    huge["features"]["fwd_iat_max"] = 1e200
+    objs = [negative, huge, good]
+    events = [event(*reversed(message(obj)), offset=i) for i, obj in enumerate(objs)]
+    asyncio.run(scorer.process(events))
+    assert [v["flow_id"] for _, v in topics.verdicts.sent] == ["g"]
+    dead = [(v["offset"], v["reason"]) for _, v in topics.dead_letter.sent]
+    assert sorted(dead) == [(0, "negative_value"), (1, "out_of_range")]

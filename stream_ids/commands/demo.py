@@ -1,0 +1,177 @@
+"""``stream-ids demo``: the main job end to end on one machine.
+
+Starts the local Kafka broker when none is reachable, starts one worker subprocess, replays the
+shared CICIDS2017 rows (or the given files), waits until every replayed flow has a verdict and
+the worker's cumulative statistics cover them, prints a summary and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="broker + worker + replay of the CICIDS2017 rows, then a summary",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="CSV files (default: the shared corrected CICIDS2017 rows)")
+    parser.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N flows")
+    parser.add_argument("--loop", type=int, default=1, metavar="K", help="replay K times")
+    parser.add_argument("--rate", type=float, metavar="FLOWS_PER_S", help="paced replay")
+    parser.add_argument("--model-dir", help="model directory (default: the shipped model)")
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="seconds to wait for all verdicts (900)")
+    parser.set_defaults(handler=run)
+
+
+def broker_reachable(settings: Any, timeout: float = 3.0) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    config = settings.confluent_config()
+    config["socket.connection.setup.timeout.ms"] = int(timeout * 1000)
+    try:
+        AdminClient(config).list_topics(timeout=timeout)
+    except Exception:
+        return False
+    return True
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "stream_ids.cli", *args]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from producers.replay import ensure_topic, replay
+    from stream_ids.commands.stats import combine
+    from stream_ids.datasets import improved_csvs
+    from stream_ids.errors import BrokerError
+    from stream_ids.settings import Settings, get_settings
+    from stream_ids.topic_reader import end_offsets, latest_stats, read_topic
+
+    console = Console(stderr=True)
+    settings = Settings(bootstrap_servers=args.bootstrap) if args.bootstrap else get_settings()
+    started_broker = False
+    worker: subprocess.Popen | None = None
+    run_id = secrets.token_hex(4)
+    worker_name = f"demo-{run_id}"
+    try:
+        if not broker_reachable(settings):
+            _host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+            console.print(f"no broker at {settings.bootstrap_servers}: starting the local one")
+            start = subprocess.run(  # noqa: S603
+                _cli("broker", "start", "--port", port or "9092"), check=False
+            )
+            if start.returncode != 0 or not broker_reachable(settings, 10.0):
+                raise BrokerError("could not start the local broker (see above)")
+            started_broker = True
+        for topic in (settings.topic_flows, settings.topic_verdicts, settings.topic_alerts,
+                      settings.topic_dead_letter):
+            ensure_topic(settings, topic)
+        ensure_topic(settings, settings.topic_stats, partitions=1)
+        verdict_start = end_offsets(settings, settings.topic_verdicts)
+
+        env = dict(os.environ)
+        env.update(
+            {
+                "STREAM_IDS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+                "STREAM_IDS_WORKER_NAME": worker_name,
+                "STREAM_IDS_METRICS_PORT": env.get("STREAM_IDS_METRICS_PORT", "0"),
+            }
+        )
+        command = _cli("worker")
+        if args.model_dir:
+            command += ["--model-dir", args.model_dir]
+        console.print(f"starting worker {worker_name} (loading the model) ...")
+        worker = subprocess.Popen(command, env=env)  # noqa: S603
+
+        paths = args.paths or improved_csvs()
+        console.print(f"replaying {len(paths)} file(s) to {settings.topic_flows}")
+        result = replay(paths, settings, limit=args.limit, loop=args.loop, rate=args.rate,
+                        id_prefix=run_id)
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        if result.failed:
+            console.print(f"[red]{result.failed} deliveries failed[/]: {result.errors[:3]}")
+        console.print(
+            f"replayed {result.delivered} flows in {result.seconds:.1f} s "
+            f"({result.rate:,.0f} flows/s); waiting for verdicts ..."
+        )
+
+        seen: set[str] = set()
+        first_produced, last_scored = float("inf"), 0.0
+        deadline = time.monotonic() + args.timeout
+        prefix = f"{run_id}-"
+        for _key, verdict in read_topic(settings, settings.topic_verdicts, start=verdict_start,
+                                        follow=True):
+            if isinstance(verdict, dict) and str(verdict.get("flow_id", "")).startswith(prefix):
+                seen.add(verdict["flow_id"])
+                first_produced = min(first_produced, verdict.get("produced_at") or first_produced)
+                last_scored = max(last_scored, verdict.get("scored_at") or 0.0)
+                if len(seen) >= result.delivered:
+                    break
+            if worker.poll() is not None:
+                raise BrokerError(f"the worker exited with status {worker.returncode}")
+            if time.monotonic() > deadline:
+                break
+        missing = result.delivered - len(seen)
+
+        cumulative: dict = {}
+        stats_deadline = time.monotonic() + 30
+        while time.monotonic() < stats_deadline:
+            latest = latest_stats(settings)
+            cumulative = latest.get((worker_name, "cumulative"), {})
+            if cumulative.get("flows", 0) >= len(seen):
+                break
+            time.sleep(1.0)
+        summary = combine([cumulative]) if cumulative else {}
+        _print_summary(console, result, len(seen), missing, summary,
+                       last_scored - first_produced if seen else 0.0)
+        return 0 if missing == 0 and not result.failed else 1
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if started_broker:
+            subprocess.run(_cli("broker", "stop"), check=False)  # noqa: S603
+
+
+def _print_summary(console: Any, result: Any, verdicts: int, missing: int, summary: dict,
+                   seconds: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.2f}%"
+
+    table = Table(title="stream-ids demo", show_header=False)
+    table.add_row("flows replayed", f"{result.delivered:,}")
+    missing_text = f"  [red]({missing} missing)[/]" if missing else ""
+    table.add_row("verdicts", f"{verdicts:,}{missing_text}")
+    table.add_row("alerts", f"{summary.get('alerts', 0):,}")
+    table.add_row("accuracy", pct(summary.get("accuracy")))
+    table.add_row("false-alarm rate", pct(summary.get("false_alarm_rate")))
+    table.add_row("precision / recall",
+                  f"{pct(summary.get('precision'))} / {pct(summary.get('recall'))}")
+    if seconds > 0:
+        table.add_row("end-to-end throughput",
+                      f"{verdicts / seconds:,.0f} flows/s ({verdicts:,} in {seconds:.1f} s, "
+                      "first produce to last verdict)")
+    table.add_row("replay rate", f"{result.rate:,.0f} flows/s")
+    Console().print(table)
+
+

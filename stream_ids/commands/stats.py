@@ -1,0 +1,83 @@
+"""``stream-ids stats``: the latest rolling statistics of every worker (and their sum)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+WINDOWS = ("tumbling_10s", "sliding_60s", "cumulative")
+COUNTS = ("flows", "alerts", "tp", "fp", "tn", "fn")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("stats", help="show the latest statistics from the stats topic")
+    parser.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
+    parser.add_argument("--topic", help="stats topic (default STREAM_IDS_TOPIC_STATS)")
+    parser.add_argument("--json", action="store_true", help="print the records as JSON lines")
+    parser.set_defaults(handler=run)
+
+
+def combine(records: list[dict]) -> dict:
+    """Sum the counts of several workers' records of one window; recompute the rates."""
+    total: dict[str, Any] = {name: 0 for name in COUNTS}
+    labelled = False
+    for record in records:
+        for name in COUNTS:
+            if record.get(name) is not None:
+                total[name] += record[name]
+                labelled = labelled or name in ("tp", "fp", "tn", "fn")
+    tp, fp, tn, fn = (total[name] for name in ("tp", "fp", "tn", "fn"))
+    total["false_alarm_rate"] = fp / (fp + tn) if labelled and fp + tn else None
+    total["precision"] = tp / (tp + fp) if labelled and tp + fp else None
+    total["recall"] = tp / (tp + fn) if labelled and tp + fn else None
+    labelled_n = tp + fp + tn + fn
+    total["accuracy"] = (tp + tn) / labelled_n if labelled and labelled_n else None
+    if not labelled:
+        for name in ("tp", "fp", "tn", "fn"):
+            total[name] = None
+    return total
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+    from rich.console import Console
+    from rich.table import Table
+
+    from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.topic_reader import latest_stats
+
+    settings = settings_with_bootstrap(args.bootstrap)
+    latest = latest_stats(settings, args.topic)
+    console = Console()
+    if args.json:
+        for record in latest.values():
+            console.print(orjson.dumps(record).decode(), highlight=False)
+        return 0
+    if not latest:
+        console.print("no statistics yet (is a worker running?)")
+        return 1
+    table = Table(title=f"{args.topic or settings.topic_stats}: latest statistics")
+    for name in ("worker", "window", *COUNTS, "false alarm", "precision", "recall", "accuracy"):
+        table.add_column(name)
+    for window in WINDOWS:
+        records = [r for (_w, win), r in sorted(latest.items()) if win == window]
+        for record in records:
+            row = combine([record])
+            table.add_row(record["worker"], window, *(_fmt(row[n]) for n in COUNTS),
+                          *(_fmt(row[n]) for n in ("false_alarm_rate", "precision", "recall",
+                                                   "accuracy")))
+        if len(records) > 1:
+            row = combine(records)
+            table.add_row("[bold]all[/]", window, *(_fmt(row[n]) for n in COUNTS),
+                          *(_fmt(row[n]) for n in ("false_alarm_rate", "precision", "recall",
+                                                   "accuracy")))
+    console.print(table)
+    return 0
