@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--filters", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--no-log1p", action="store_true", help="plain min-max (no signed log1p)")
     parser.add_argument("--protocol-mask", type=float, default=0.1, help="fraction of training windows with protocol unknown")
+    parser.add_argument("--tune-threshold", action="store_true", help="pick the threshold on the validation split (default 0.5)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         grid=args.grid,
         log1p=not args.no_log1p,
         protocol_mask_fraction=args.protocol_mask,
+        tune_threshold=args.tune_threshold,
         verbose=0 if args.quiet else 2,
         hyper=Hyper(learning_rate=args.learning_rate, batch_size=args.batch_size, filters=tuple(args.filters)),
         command="stream-ids " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
