@@ -36,6 +36,9 @@ from stream_ids.settings import Settings
 from stream_ids.tables import HOSTLESS
 
 PathArg = str | PathLike[str]
+# Micro-batches (host_batch > 1): every open group is sent after this many flows or seconds.
+FLUSH_EVERY = 4096
+FLUSH_S = 0.05
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
@@ -297,6 +300,7 @@ def replay(
     pacer = Pacer(rate, speedup)
     started = time.perf_counter()
     sent = 0
+    flushed = time.perf_counter()
     pending: dict[str, list[dict[str, Any]]] = {}
     try:
         for k in range(loop):
@@ -318,9 +322,13 @@ def replay(
                     producer.poll(0)
                     if bar is not None:
                         bar.update(task, completed=sent)
-                if host_batch > 1 and (rate or speedup) and sent % 256 == 0:
+                if host_batch > 1 and pending and (
+                    sent % FLUSH_EVERY == 0 or time.perf_counter() - flushed > FLUSH_S
+                ):
+                    # bounded latency for sparse hosts: flush every group regularly
                     for host_name in list(pending):
                         _send_batch(send, host_name, pending.pop(host_name))
+                    flushed = time.perf_counter()
         for host_name in list(pending):
             _send_batch(send, host_name, pending.pop(host_name))
         remaining = producer.flush(120)

@@ -48,7 +48,7 @@ SCHEMA_BATCH = 2
 # Reason codes written to the dead-letter topic.
 REASONS: dict[str, str] = {
     "empty": "the message value is empty",
-    "malformed_json": "the value is not valid JSON (or not UTF-8)",
+    "invalid_json": "the value is not valid JSON (or not UTF-8)",
     "not_an_object": "the JSON value is not an object",
     "unsupported_schema": "the schema field is missing or not a supported version",
     "missing_field": "a required identifier or feature is missing",
@@ -303,7 +303,7 @@ def _loads(value: bytes | None) -> Any:
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError as error:
-        raise InvalidRecordError("malformed_json", str(error)[:200]) from None
+        raise InvalidRecordError("invalid_json", str(error)[:200]) from None
 
 
 def parse_flow_message(value: bytes | None, key: bytes | None) -> FlowIn:

@@ -29,6 +29,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--loop", type=int, default=1, metavar="K", help="replay K times")
     parser.add_argument("--rate", type=float, metavar="FLOWS_PER_S", help="paced replay")
     parser.add_argument("--model-dir", help="model directory (default: the shipped model)")
+    parser.add_argument("--host-batch", type=int, default=32, metavar="N",
+                        help="flows of one host per record (schema 2; 1 = one flow per record)")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds to wait for all verdicts (900)")
     parser.set_defaults(handler=run)
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         paths = args.paths or improved_csvs()
         console.print(f"replaying {len(paths)} file(s) to {settings.topic_flows}")
         result = replay(paths, settings, limit=args.limit, loop=args.loop, rate=args.rate,
-                        id_prefix=run_id)
+                        id_prefix=run_id, host_batch=max(1, args.host_batch))
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         if result.failed:

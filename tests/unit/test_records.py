@@ -47,8 +47,8 @@ def test_rate_features_accept_non_finite() -> None:
     [
         (b"", "empty"),
         (None, "empty"),
-        (b"{not json", "malformed_json"),
-        (b"\xff\xfe", "malformed_json"),
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
         (b"[1, 2]", "not_an_object"),
         (b'{"flow_id": "x"}', "unsupported_schema"),
         (_with(schema=99), "unsupported_schema"),
@@ -85,9 +85,9 @@ def test_missing_feature_is_named() -> None:
     assert caught.value.reason == "missing_field" and "idle_min" in caught.value.detail
 
 
-def test_nan_token_is_malformed_json() -> None:
+def test_nan_token_is_invalid_json() -> None:
     text = orjson.dumps(flow()).replace(b'"flow_duration":1000.0', b'"flow_duration":NaN')
-    assert _reason(text) == "malformed_json"
+    assert _reason(text) == "invalid_json"
 
 
 def test_negative_header_length_and_init_window_are_allowed() -> None:
