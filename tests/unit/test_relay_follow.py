@@ -70,3 +70,35 @@ def test_header_without_features_is_refused() -> None:
 )
 def test_timestamps(text: str, expected: float) -> None:
     assert parse_timestamp(text) == pytest.approx(expected, abs=1e-3)
+
+
+# The header the Python `cicflowmeter` package (0.5.0, PyPI) writes: flow.py's get_data() keys.
+PYTHON_CICFLOWMETER_HEADER = (
+    "src_ip,dst_ip,src_port,dst_port,protocol,timestamp,flow_duration,flow_byts_s,flow_pkts_s,"
+    "fwd_pkts_s,bwd_pkts_s,tot_fwd_pkts,tot_bwd_pkts,totlen_fwd_pkts,totlen_bwd_pkts,"
+    "fwd_pkt_len_max,fwd_pkt_len_min,fwd_pkt_len_mean,fwd_pkt_len_std,bwd_pkt_len_max,"
+    "bwd_pkt_len_min,bwd_pkt_len_mean,bwd_pkt_len_std,pkt_len_max,pkt_len_min,pkt_len_mean,"
+    "pkt_len_std,pkt_len_var,fwd_header_len,bwd_header_len,fwd_seg_size_min,fwd_act_data_pkts,"
+    "flow_iat_mean,flow_iat_max,flow_iat_min,flow_iat_std,fwd_iat_tot,fwd_iat_max,fwd_iat_min,"
+    "fwd_iat_mean,fwd_iat_std,bwd_iat_tot,bwd_iat_max,bwd_iat_min,bwd_iat_mean,bwd_iat_std,"
+    "fwd_psh_flags,bwd_psh_flags,fwd_urg_flags,bwd_urg_flags,fin_flag_cnt,syn_flag_cnt,"
+    "rst_flag_cnt,psh_flag_cnt,ack_flag_cnt,urg_flag_cnt,ece_flag_cnt,down_up_ratio,pkt_size_avg,"
+    "init_fwd_win_byts,init_bwd_win_byts,active_max,active_min,active_mean,active_std,idle_max,"
+    "idle_min,idle_mean,idle_std,fwd_byts_b_avg,fwd_pkts_b_avg,bwd_byts_b_avg,bwd_pkts_b_avg,"
+    "fwd_blk_rate_avg,bwd_blk_rate_avg,fwd_seg_size_avg,bwd_seg_size_avg,cwr_flag_count,"
+    "subflow_fwd_pkts,subflow_bwd_pkts,subflow_fwd_byts,subflow_bwd_byts"
+)
+
+
+def test_python_cicflowmeter_header_maps_every_column() -> None:
+    import orjson
+
+    from stream_ids.schema import canonical_name
+
+    header = PYTHON_CICFLOWMETER_HEADER.split(",")
+    assert [name for name in header if canonical_name(name) is None] == []
+    mapping = HeaderMap(header)
+    row = ["192.168.1.5", "10.0.0.1", "443", "80", "6", "2019-01-12 10:00:00"]
+    row += ["1.0"] * (len(header) - len(row))
+    flow = mapping.flow(row, "p-1", 1.0)
+    parse_flow_message(orjson.dumps(flow), b"192.168.1.5")
