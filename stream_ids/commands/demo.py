@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
         seen: set[str] = set()
-        first_produced, last_scored = float("inf"), 0.0
+        first_produced, first_scored, last_scored = float("inf"), float("inf"), 0.0
         deadline = time.monotonic() + args.timeout
         prefix = f"{run_id}-"
         for _key, verdict in read_topic(settings, settings.topic_verdicts, start=verdict_start,
@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 seen.add(verdict["flow_id"])
                 first_produced = min(first_produced, verdict.get("produced_at") or first_produced)
                 last_scored = max(last_scored, verdict.get("scored_at") or 0.0)
+                first_scored = min(first_scored, verdict.get("scored_at") or first_scored)
                 if len(seen) >= result.delivered:
                     break
             if worker.poll() is not None:
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(1.0)
         summary = combine([cumulative]) if cumulative else {}
         _print_summary(console, result, len(seen), missing, summary,
-                       last_scored - first_produced if seen else 0.0)
+                       last_scored - first_scored if seen else 0.0)
         return 0 if missing == 0 and not result.failed else 1
     finally:
         if worker is not None and worker.poll() is None:
@@ -170,9 +171,9 @@ def _print_summary(console: Any, result: Any, verdicts: int, missing: int, summa
     table.add_row("precision / recall",
                   f"{pct(summary.get('precision'))} / {pct(summary.get('recall'))}")
     if seconds > 0:
-        table.add_row("end-to-end throughput",
+        table.add_row("worker throughput",
                       f"{verdicts / seconds:,.0f} flows/s ({verdicts:,} in {seconds:.1f} s, "
-                      "first produce to last verdict)")
+                      "first to last verdict)")
     table.add_row("replay rate", f"{result.rate:,.0f} flows/s")
     Console().print(table)
 
