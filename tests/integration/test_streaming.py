@@ -168,8 +168,8 @@ def _bad_records(good: dict) -> list[tuple[str, bytes | None, bytes]]:
     missing_feature = orjson.loads(text)
     del missing_feature["features"]["flow_iat_max"]
     return [
-        ("malformed_json", key, text[: len(text) // 2]),
-        ("malformed_json", key, text.replace(b'"flow_duration":', b'"flow_duration":NaN,"x":', 1)),
+        ("invalid_json", key, text[: len(text) // 2]),
+        ("invalid_json", key, text.replace(b'"flow_duration":', b'"flow_duration":NaN,"x":', 1)),
         ("missing_field", key, variant(flow_id=...)),
         ("missing_field", key, orjson.dumps(missing_feature)),
         ("wrong_type", key, variant(f_total_fwd_packets="12")),

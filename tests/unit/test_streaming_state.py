@@ -106,7 +106,7 @@ def test_batch_scorer_one_outcome_per_record_and_host_order() -> None:
     verdicts = [v for _, v in topics.verdicts.sent]
     assert sorted(v["flow_id"] for v in verdicts) == sorted(f"g{i}" for i in range(6))
     reasons = [v["reason"] for _, v in topics.dead_letter.sent]
-    assert reasons == ["malformed_json", "key_mismatch", "key_mismatch"]
+    assert reasons == ["invalid_json", "key_mismatch", "key_mismatch"]
     assert [v["window_length"] for v in verdicts] == [1, 1, 2, 2, 3, 3]
     assert {key for key in table} == {b"10.0.0.0", b"10.0.0.1"}
     assert len(decode_history(table[b"10.0.0.0"], 3)) == 3  # T - 1
