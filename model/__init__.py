@@ -1,4 +1,6 @@
-"""The CNN-LSTM intrusion model: architecture (:mod:`model.cnn_lstm`), training (:mod:`model.train`),
+"""The CNN-LSTM intrusion model.
+
+Architecture (:mod:`model.cnn_lstm`), training (:mod:`model.train`),
 baselines (:mod:`model.baselines`) and the shipped artifacts under ``model/shipped/``."""
 
 from __future__ import annotations

@@ -41,7 +41,9 @@ def _autoencoder(n_features: int, seed: int) -> Any:
     return model
 
 
-def run_baselines(data: list[str], split: str, seed: int, which: tuple[str, ...] = ("svm", "rf", "ae")) -> dict[str, Any]:
+def run_baselines(
+    data: list[str], split: str, seed: int, which: tuple[str, ...] = ("svm", "rf", "ae")
+) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config = TrainConfig(data=data, out="", window=1, split=split, seed=seed)
     prepared = prepare(config, log=lambda m: print(m, file=sys.stderr))
@@ -55,7 +57,9 @@ def run_baselines(data: list[str], split: str, seed: int, which: tuple[str, ...]
         started = time.time()
         svm = LinearSVC(C=1.0, class_weight="balanced", random_state=seed, max_iter=5000)
         svm.fit(x[idx["train"]], y[idx["train"]])
-        results["linear_svm"] = binary_metrics(y[idx["test"]], svm.decision_function(x[idx["test"]]), 0.0)
+        results["linear_svm"] = binary_metrics(
+            y[idx["test"]], svm.decision_function(x[idx["test"]]), 0.0
+        )
         results["linear_svm"]["seconds"] = time.time() - started
     if "rf" in which:
         from sklearn.ensemble import RandomForestClassifier
@@ -63,7 +67,9 @@ def run_baselines(data: list[str], split: str, seed: int, which: tuple[str, ...]
         started = time.time()
         forest = RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=seed)
         forest.fit(x[idx["train"]], y[idx["train"]])
-        results["random_forest"] = binary_metrics(y[idx["test"]], forest.predict_proba(x[idx["test"]])[:, 1], 0.5)
+        results["random_forest"] = binary_metrics(
+            y[idx["test"]], forest.predict_proba(x[idx["test"]])[:, 1], 0.5
+        )
         results["random_forest"]["seconds"] = time.time() - started
     if "ae" in which:
         import keras
@@ -73,13 +79,23 @@ def run_baselines(data: list[str], split: str, seed: int, which: tuple[str, ...]
         benign_val = idx["val"][y[idx["val"]] == 0]
         auto = _autoencoder(x.shape[1], seed)
         auto.fit(
-            x[benign_train], x[benign_train], validation_data=(x[benign_val], x[benign_val]),
-            epochs=50, batch_size=128, verbose=0,
-            callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)],
+            x[benign_train],
+            x[benign_train],
+            validation_data=(x[benign_val], x[benign_val]),
+            epochs=50,
+            batch_size=128,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=5, restore_best_weights=True
+                )
+            ],
         )
 
         def error(rows: np.ndarray) -> np.ndarray:
-            return np.mean((auto.predict(x[rows], batch_size=4096, verbose=0) - x[rows]) ** 2, axis=1)
+            return np.mean(
+                (auto.predict(x[rows], batch_size=4096, verbose=0) - x[rows]) ** 2, axis=1
+            )
 
         threshold = choose_threshold(y[idx["val"]], error(idx["val"]), default=float("inf"))
         results["autoencoder"] = binary_metrics(y[idx["test"]], error(idx["test"]), threshold)
@@ -88,19 +104,25 @@ def run_baselines(data: list[str], split: str, seed: int, which: tuple[str, ...]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.baselines", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m model.baselines", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--data", nargs="+", required=True)
     parser.add_argument("--split", choices=("random", "time"), default="random")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--only", nargs="+", choices=("svm", "rf", "ae"), default=["svm", "rf", "ae"])
+    parser.add_argument(
+        "--only", nargs="+", choices=("svm", "rf", "ae"), default=["svm", "rf", "ae"]
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     from stream_ids.commands.train import expand_paths
 
     results = run_baselines(expand_paths(args.data), args.split, args.seed, tuple(args.only))
     for name, m in results.items():
-        print(f"{name:14s} acc {m['accuracy']:.5f} prec {m['precision']:.5f} rec {m['recall']:.5f} "
-              f"f1 {m['f1']:.5f} far {m['false_alarm_rate']:.5f} {m['confusion']}")
+        print(
+            f"{name:14s} acc {m['accuracy']:.5f} prec {m['precision']:.5f} rec {m['recall']:.5f} "
+            f"f1 {m['f1']:.5f} far {m['false_alarm_rate']:.5f} {m['confusion']}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

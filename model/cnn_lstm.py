@@ -31,7 +31,9 @@ def make_flow_encoder(
     inputs = keras.Input(shape=(n_features,), name="flow")
     x = layers.Reshape((n_features, 1), name="as_signal")(inputs)
     for index, width in enumerate(filters):
-        x = layers.Conv1D(width, kernel_size, padding="same", activation="relu", name=f"conv{index}")(x)
+        x = layers.Conv1D(
+            width, kernel_size, padding="same", activation="relu", name=f"conv{index}"
+        )(x)
         x = layers.MaxPooling1D(2, padding="same", name=f"pool{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(dense_units, activation="relu", name="embed")(x)

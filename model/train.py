@@ -96,7 +96,7 @@ def split_indices(frame: pd.DataFrame, mode: str, seed: int) -> dict[str, np.nda
         sorted_day = day[order]
         for value in np.unique(sorted_day):
             rows = order[sorted_day == value]
-            a, b = int(round(0.70 * len(rows))), int(round(0.85 * len(rows)))
+            a, b = round(0.70 * len(rows)), round(0.85 * len(rows))
             parts["train"].append(rows[:a])
             parts["val"].append(rows[a:b])
             parts["test"].append(rows[b:])
@@ -127,9 +127,7 @@ def choose_threshold(y: np.ndarray, scores: np.ndarray, default: float = 0.5) ->
         return float(default)
     candidates = np.unique(np.r_[default, np.quantile(scores, np.linspace(0, 1, 2001))])
     positives, negatives = scores[y], scores[~y]
-    errors = np.array(
-        [np.mean(negatives >= t) + np.mean(positives < t) for t in candidates]
-    )
+    errors = np.array([np.mean(negatives >= t) + np.mean(positives < t) for t in candidates])
     best = candidates[np.isclose(errors, errors.min(), rtol=0, atol=1e-12)]
     if np.any(np.isclose(best, default)):
         return float(default)
@@ -145,7 +143,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _plots(out: Path, history: dict[str, list[float]], y: np.ndarray, scores: np.ndarray, threshold: float) -> list[str]:
+def _plots(
+    out: Path, history: dict[str, list[float]], y: np.ndarray, scores: np.ndarray, threshold: float
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,7 +169,12 @@ def _plots(out: Path, history: dict[str, list[float]], y: np.ndarray, scores: np
         plt.close(fig)
         written.append(f"{key}.png")
     pred = scores >= threshold
-    matrix = np.array([[np.sum(~pred & (y == 0)), np.sum(pred & (y == 0))], [np.sum(~pred & (y == 1)), np.sum(pred & (y == 1))]])
+    matrix = np.array(
+        [
+            [np.sum(~pred & (y == 0)), np.sum(pred & (y == 0))],
+            [np.sum(~pred & (y == 1)), np.sum(pred & (y == 1))],
+        ]
+    )
     fig, ax = plt.subplots(figsize=(4, 3.5))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
@@ -217,31 +222,39 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         f"# Model card: {manifest['model_version']}",
         "",
         "CNN-LSTM intrusion scorer (per-flow Conv1D encoder `flow_encoder` over each flow of a "
-        f"per-source-host window of T={manifest['window']} flows, then an LSTM; sigmoid = attack probability).",
+        f"per-source-host window of T={manifest['window']} flows, then an LSTM; sigmoid = attack probability).",  # noqa: E501
         "",
         "## Data",
         f"- files: {', '.join(Path(p).name for p in t['data'])}",
-        f"- flows read: {t['rows_read']}; exact duplicate rows dropped: {t['exact_duplicates_dropped']}; "
+        f"- flows read: {t['rows_read']}; exact duplicate rows dropped: {t['exact_duplicates_dropped']}; "  # noqa: E501
         f"rows repeating another row's features+protocol+label: {t['feature_duplicates']}",
         f"- labels: {json.dumps(t['labels'])}",
         "",
         "## Split and training",
         f"- split: {t['split']} 70/15/15, seed {t['seed']}; sizes {json.dumps(t['split_sizes'])}",
-        f"- hyper-parameters: {json.dumps(t['hyper'])}; epochs run {t['epochs_run']} (early stopping on val_loss, best restored)",
-        f"- class weights: {json.dumps(t['class_weight'])}; protocol masked to unknown on {t['protocol_mask_fraction']:.0%} of training windows",
-        f"- transform: signed log1p = {t['log1p']}, min-max fitted on the training split, clipped at serve time",
+        f"- hyper-parameters: {json.dumps(t['hyper'])}; epochs run {t['epochs_run']} (early stopping on val_loss, best restored)",  # noqa: E501
+        f"- class weights: {json.dumps(t['class_weight'])}; protocol masked to unknown on {t['protocol_mask_fraction']:.0%} of training windows",  # noqa: E501
+        f"- transform: signed log1p = {t['log1p']}, min-max fitted on the training split, clipped at serve time",  # noqa: E501
         f"- threshold {manifest['threshold']:.6g} ("
-        + ("chosen on the validation split: lowest false-alarm rate + miss rate" if t.get("tune_threshold") else "0.5: balanced class weights")
+        + (
+            "chosen on the validation split: lowest false-alarm rate + miss rate"
+            if t.get("tune_threshold")
+            else "0.5: balanced class weights"
+        )
         + ")",
-        f"- keras {manifest['keras_version']} ({manifest['backend']} backend), training time {t['seconds']:.0f} s",
+        f"- keras {manifest['keras_version']} ({manifest['backend']} backend), training time {t['seconds']:.0f} s",  # noqa: E501
         "",
         "## Test-split metrics (attack = positive)",
-        "| accuracy | precision | recall | F1 | false-alarm rate | ROC AUC | n | tp | fp | tn | fn |",
+        "| accuracy | precision | recall | F1 | false-alarm rate | ROC AUC | n | tp | fp | tn | fn |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|---|---|---|",
         "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            _fmt(metrics["accuracy"]), _fmt(metrics["precision"]), _fmt(metrics["recall"]),
-            _fmt(metrics["f1"]), _fmt(metrics["false_alarm_rate"]),
-            "n/a" if metrics["roc_auc"] is None else f"{metrics['roc_auc']:.5f}", metrics["n"],
+            _fmt(metrics["accuracy"]),
+            _fmt(metrics["precision"]),
+            _fmt(metrics["recall"]),
+            _fmt(metrics["f1"]),
+            _fmt(metrics["false_alarm_rate"]),
+            "n/a" if metrics["roc_auc"] is None else f"{metrics['roc_auc']:.5f}",
+            metrics["n"],
             *(metrics["confusion"][k] for k in ("tp", "fp", "tn", "fn")),
         ),
         "",
@@ -251,9 +264,9 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "```",
         "",
         "## Limits",
-        "- Trained on a label-stratified *sample* of the corrected CICIDS2017 (13% benign, not the real ~80%); "
+        "- Trained on a label-stratified *sample* of the corrected CICIDS2017 (13% benign, not the real ~80%); "  # noqa: E501
         "false-alarm rates rest on a few thousand benign flows.",
-        "- Random split leaks near-duplicate flows and host context between train and test; the time split is the honest number.",
+        "- Random split leaks near-duplicate flows and host context between train and test; the time split is the honest number.",  # noqa: E501
         "",
     ]
     return "\n".join(lines)
@@ -284,10 +297,16 @@ def _fit_once(
         learning_rate=hyper.learning_rate,
     )
     callbacks: list[Any] = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True
+        )
     ]
     if checkpoint is not None:
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True))
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(checkpoint), monitor="val_loss", save_best_only=True
+            )
+        )
     history = model.fit(
         windows[idx["train"]],
         y[idx["train"]],
@@ -307,7 +326,9 @@ def grid_candidates(base: Hyper) -> list[Hyper]:
     for lr in (1e-3, 3e-3):
         for batch in (128, 512):
             for filters in ((16, 32), (32, 64)):
-                out.append(Hyper(lr, batch, filters, base.kernel_size, base.lstm_units, base.dropout))
+                out.append(
+                    Hyper(lr, batch, filters, base.kernel_size, base.lstm_units, base.dropout)
+                )
     return out
 
 
@@ -319,16 +340,20 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
     unlabeled = rows_read - len(frame)
     frame, dropped = drop_exact_duplicates(frame)
     feature_dups = count_feature_duplicates(frame)
-    log(f"{rows_read} flows read, {unlabeled} unlabeled skipped, {dropped} exact duplicates dropped, "
-        f"{feature_dups} rows repeat another row's features")
+    log(
+        f"{rows_read} flows read, {unlabeled} unlabeled skipped, {dropped} exact duplicates dropped, "  # noqa: E501
+        f"{feature_dups} rows repeat another row's features"
+    )
     idx = split_indices(frame, config.split, config.seed)
     transform = FlowTransform(log1p=config.log1p).fit(frame.iloc[idx["train"]])
     transformed = transform.transform_many(frame)
     windows, _ = make_windows(transformed, frame["src_ip"], frame["timestamp"], config.window)
     y = frame["is_attack"].to_numpy(dtype=np.float32)
     rng = np.random.default_rng(config.seed)
-    n_mask = int(round(config.protocol_mask_fraction * len(idx["train"])))
-    masked_rows = rng.choice(idx["train"], size=n_mask, replace=False) if n_mask else np.array([], int)
+    n_mask = round(config.protocol_mask_fraction * len(idx["train"]))
+    masked_rows = (
+        rng.choice(idx["train"], size=n_mask, replace=False) if n_mask else np.array([], int)
+    )
     mask_protocol(windows, masked_rows, transform.n_features)
     return {
         "frame": frame,
@@ -362,16 +387,31 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
     grid_results = []
     if config.grid:
         for candidate in grid_candidates(hyper):
-            model, history = _fit_once(windows, y, idx, candidate, config, min(config.epochs, 6), class_weight, None)
+            model, history = _fit_once(
+                windows, y, idx, candidate, config, min(config.epochs, 6), class_weight, None
+            )
             best = min(history["val_loss"])
             grid_results.append({**asdict(candidate), "val_loss": best})
             log(f"grid {asdict(candidate)} -> best val_loss {best:.5f}")
         best_row = min(grid_results, key=lambda r: r["val_loss"])
-        hyper = Hyper(**{k: (tuple(v) if k == "filters" else v) for k, v in best_row.items() if k != "val_loss"})
+        hyper = Hyper(
+            **{
+                k: (tuple(v) if k == "filters" else v)
+                for k, v in best_row.items()
+                if k != "val_loss"
+            }
+        )
         log(f"grid choice: {asdict(hyper)}")
     with tempfile.TemporaryDirectory() as scratch:
         model, history = _fit_once(
-            windows, y, idx, hyper, config, config.epochs, class_weight, Path(scratch) / "best.keras"
+            windows,
+            y,
+            idx,
+            hyper,
+            config,
+            config.epochs,
+            class_weight,
+            Path(scratch) / "best.keras",
         )
     val_scores = model.predict(windows[idx["val"]], batch_size=2048, verbose=0).ravel()
     # Balanced class weights make 0.5 the balanced decision point. Tuning on the validation split
@@ -433,4 +473,6 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:
-    return "stream-ids train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    return "stream-ids train " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )

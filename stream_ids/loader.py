@@ -114,7 +114,9 @@ def _check_required(path: Path, plan: dict[int, str], layout: str) -> None:
     present = set(plan.values())
     missing = [name for name in schema.FEATURE_NAMES if name not in present]
     if missing:
-        shown = ", ".join(missing[:12]) + (f", ... ({len(missing)} in all)" if len(missing) > 12 else "")
+        shown = ", ".join(missing[:12]) + (
+            f", ... ({len(missing)} in all)" if len(missing) > 12 else ""
+        )
         raise SchemaError(
             f"{path}: layout {layout!r} lacks {len(missing)} of the {len(schema.FEATURE_NAMES)} "
             f"required feature columns: {shown}"
@@ -152,7 +154,9 @@ def _parse_slash_timestamps(values: np.ndarray, *, cicids2017_local: bool) -> np
         elif cicids2017_local and 1 <= hour_i <= 7:
             hour_i += 12  # captured 8:00-17:59: an hour 1..7 without AM/PM is afternoon
         try:
-            stamp = pd.Timestamp(year_i, int(month), int(day), hour_i, int(minute), int(second or 0))
+            stamp = pd.Timestamp(
+                year_i, int(month), int(day), hour_i, int(minute), int(second or 0)
+            )
         except ValueError:
             continue
         seconds = stamp.value / 1e9 + (float("0." + fraction) if fraction else 0.0)
@@ -168,7 +172,9 @@ def parse_timestamps(series: pd.Series, layout: str) -> np.ndarray:
     if len(uniques):
         iso = np.array([isinstance(v, str) and len(v) > 4 and v[4] == "-" for v in uniques])
         if iso.any():
-            stamps = pd.to_datetime(pd.Series(uniques[iso]), format="ISO8601", utc=True, errors="coerce")
+            stamps = pd.to_datetime(
+                pd.Series(uniques[iso]), format="ISO8601", utc=True, errors="coerce"
+            )
             epoch = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
             parsed[iso] = epoch.to_numpy(dtype=np.float64, na_value=np.nan)
         if (~iso).any():
@@ -269,7 +275,7 @@ def load_flows(
     dtype: type = np.float32,
     chunksize: int = 200_000,
 ) -> pd.DataFrame:
-    """Every flow of ``paths`` in one canonical DataFrame (features ``dtype``, float32 by default)."""
+    """Every flow of ``paths`` in one canonical DataFrame (features ``dtype``: float32 default)."""
     frames = list(iter_flow_frames(paths, chunksize, dtype=dtype))
     if not frames:
         return pd.DataFrame({name: [] for name in OUTPUT_COLUMNS})
@@ -287,6 +293,6 @@ def drop_exact_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def count_feature_duplicates(frame: pd.DataFrame) -> int:
-    """Rows whose features, protocol and label repeat an earlier row (leakage under random split)."""
+    """Rows repeating an earlier row's features, protocol and label (random-split leakage)."""
     columns = [*schema.FEATURE_NAMES, "protocol", "is_attack"]
     return int(frame.duplicated(subset=columns, keep="first").sum())

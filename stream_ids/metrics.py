@@ -75,7 +75,7 @@ def binary_metrics(y_true: Any, scores: Any, threshold: float = 0.5) -> dict[str
         roc_auc=roc_auc,
         average_precision=average_precision,
         confusion=confusion,
-        n=int(len(truth)),
+        n=len(truth),
         threshold=float(threshold),
     )
     return result

@@ -68,7 +68,8 @@ def verify_artifacts(model_dir: Path, manifest: dict[str, Any]) -> None:
         actual = _sha256(path)
         if actual != expected:
             raise ArtifactError(
-                f"{path}: sha256 {actual[:16]}... does not match the manifest ({expected[:16]}...); "
+                f"{path}: sha256 {actual[:16]}... does not match the manifest "
+                f"({expected[:16]}...); "
                 "the file is corrupted, tampered with or from another model"
             )
 
@@ -76,7 +77,9 @@ def verify_artifacts(model_dir: Path, manifest: dict[str, Any]) -> None:
 class Scorer:
     """A loaded, verified model: ``window``, ``threshold``, ``model_version``, ``transform``."""
 
-    def __init__(self, model: Any, transform: FlowTransform, manifest: dict[str, Any], model_dir: Path) -> None:
+    def __init__(
+        self, model: Any, transform: FlowTransform, manifest: dict[str, Any], model_dir: Path
+    ) -> None:
         self.model = model
         self.transform = transform
         self.manifest = manifest
@@ -118,7 +121,9 @@ class Scorer:
         if windows.ndim == 2:
             windows = windows[None]
         if windows.shape[1:] != (self.window, self.n_inputs):
-            raise ValueError(f"windows of shape {windows.shape[1:]}, expected {(self.window, self.n_inputs)}")
+            raise ValueError(
+                f"windows of shape {windows.shape[1:]}, expected {(self.window, self.n_inputs)}"
+            )
         if len(windows) == 0:
             return np.zeros(0, dtype=np.float32)
         parts = [
@@ -136,10 +141,10 @@ class Scorer:
         if len(frame) == 0:
             return np.zeros(0, dtype=np.float32)
         transformed = self.transform.transform_many(frame)
-        hosts = frame["src_ip"] if "src_ip" in frame else None
+        hosts = frame.get("src_ip")
         if hosts is None:
             hosts = pd.Series([None] * len(frame))
-        stamps = frame["timestamp"] if "timestamp" in frame else None
+        stamps = frame.get("timestamp")
         if self.window == 1 or len(frame) <= chunk_rows:
             windows, _ = make_windows(transformed, hosts, stamps, self.window)
             return self.score_windows(windows)
@@ -153,7 +158,9 @@ class Scorer:
         for start in range(0, len(frame), chunk_rows):
             lo = max(0, start - overlap)
             rows = order[lo : start + chunk_rows]
-            windows, _ = make_windows(transformed[rows], codes[lo : start + chunk_rows], None, self.window)
+            windows, _ = make_windows(
+                transformed[rows], codes[lo : start + chunk_rows], None, self.window
+            )
             scores[rows[start - lo :]] = self.score_windows(windows[start - lo :])
         return scores
 

@@ -53,7 +53,7 @@ def window_order(hosts: Any, timestamps: Any) -> np.ndarray:
 def make_windows(
     transformed: np.ndarray, hosts: Any, timestamps: Any, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(n, F) transformed flows -> windows float32 (n, T, F) and mask bool (n, T), in input order."""
+    """(n, F) flows -> windows float32 (n, T, F) and mask bool (n, T), in input order."""
     if window < 1:
         raise ValueError("window must be >= 1")
     values = np.asarray(transformed, dtype=np.float32)
@@ -82,7 +82,9 @@ def make_windows(
     return windows, mask
 
 
-def window_from_history(history: Sequence[np.ndarray] | np.ndarray, current: np.ndarray, window: int) -> np.ndarray:
+def window_from_history(
+    history: Sequence[np.ndarray] | np.ndarray, current: np.ndarray, window: int
+) -> np.ndarray:
     """One (T, F) window from a host's earlier transformed flows (oldest first) and the new flow.
 
     Only the last ``T - 1`` entries of ``history`` are used; missing slots are zero padding at

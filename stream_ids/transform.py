@@ -1,4 +1,4 @@
-"""The feature transform: one code path from canonical flows to model inputs, for training and serving.
+"""The feature transform: one code path from canonical flows to model inputs (train and serve).
 
 Learned state is plain numbers (per-feature minimum and maximum) saved as canonical JSON; the
 transform has no side effects and is deterministic.

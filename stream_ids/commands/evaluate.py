@@ -7,9 +7,15 @@ from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="score labelled CSVs with a model and report metrics")
-    parser.add_argument("--model", default=None, metavar="DIR", help="model directory (default: the shipped model)")
-    parser.add_argument("--data", nargs="+", required=True, metavar="PATH", help="CSV files or folders")
+    parser = subparsers.add_parser(
+        "evaluate", help="score labelled CSVs with a model and report metrics"
+    )
+    parser.add_argument(
+        "--model", default=None, metavar="DIR", help="model directory (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--data", nargs="+", required=True, metavar="PATH", help="CSV files or folders"
+    )
     parser.add_argument("--json", default=None, metavar="FILE", help="write the metrics here")
     parser.set_defaults(handler=run)
 
@@ -21,7 +27,15 @@ def print_metrics(metrics: dict[str, Any], title: str = "metrics") -> None:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("accuracy", "precision", "recall", "f1", "false_alarm_rate", "roc_auc", "average_precision"):
+    for key in (
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "false_alarm_rate",
+        "roc_auc",
+        "average_precision",
+    ):
         value = metrics.get(key)
         table.add_row(key, "null" if value is None else f"{value:.6f}")
     for key, value in metrics.get("confusion", {}).items():

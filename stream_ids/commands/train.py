@@ -18,20 +18,35 @@ def expand_paths(paths: list[str]) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train the CNN-LSTM on CICFlowMeter CSVs")
-    parser.add_argument("--data", nargs="+", required=True, metavar="PATH", help="CSV files or folders")
+    parser.add_argument(
+        "--data", nargs="+", required=True, metavar="PATH", help="CSV files or folders"
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
-    parser.add_argument("--window", type=int, default=8, metavar="T", help="flows per host window (1 = per flow)")
+    parser.add_argument(
+        "--window", type=int, default=8, metavar="T", help="flows per host window (1 = per flow)"
+    )
     parser.add_argument("--split", choices=("random", "time"), default="random")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--grid", action="store_true", help="small grid over lr, batch size, filters")
+    parser.add_argument(
+        "--grid", action="store_true", help="small grid over lr, batch size, filters"
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--filters", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--no-log1p", action="store_true", help="plain min-max (no signed log1p)")
-    parser.add_argument("--protocol-mask", type=float, default=0.1, help="fraction of training windows with protocol unknown")
-    parser.add_argument("--tune-threshold", action="store_true", help="pick the threshold on the validation split (default 0.5)")
+    parser.add_argument(
+        "--protocol-mask",
+        type=float,
+        default=0.1,
+        help="fraction of training windows with protocol unknown",
+    )
+    parser.add_argument(
+        "--tune-threshold",
+        action="store_true",
+        help="pick the threshold on the validation split (default 0.5)",
+    )
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -60,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
         protocol_mask_fraction=args.protocol_mask,
         tune_threshold=args.tune_threshold,
         verbose=0 if args.quiet else 2,
-        hyper=Hyper(learning_rate=args.learning_rate, batch_size=args.batch_size, filters=tuple(args.filters)),
+        hyper=Hyper(
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            filters=tuple(args.filters),
+        ),
         command="stream-ids " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     with console.status("training..."):

@@ -78,7 +78,7 @@ def test_attempted_attacks_count_as_benign(tmp_path: Path) -> None:
 
 
 def test_ten_column_file_is_refused_naming_the_missing_columns() -> None:
-    with pytest.raises(SchemaError, match="lacks 73 .*total_length_fwd_packets"):
+    with pytest.raises(SchemaError, match=r"lacks 73 .*total_length_fwd_packets"):
         load_flows(shared(TEN_COLUMNS))
 
 
@@ -105,7 +105,9 @@ def test_abbreviated_headers(tmp_path: Path) -> None:
         name = schema.canonical_name(column)
         if name in schema.FEATURE_ALIASES:
             renames[column] = schema.FEATURE_ALIASES[name][-1]  # abbreviated aliases come last
-    renames.update({"Source IP": "Src IP", "Destination Port": "Dst Port", "Destination IP": "Dst IP"})
+    renames.update(
+        {"Source IP": "Src IP", "Destination Port": "Dst Port", "Destination IP": "Dst IP"}
+    )
     raw = raw.rename(columns=renames).drop(columns=["Fwd Header Length.1"])
     raw["Label"] = ["Benign" if i % 2 else "FTP-BruteForce" for i in range(len(raw))]
     raw["Timestamp"] = "14/02/2018 08:31:01"
@@ -117,12 +119,16 @@ def test_abbreviated_headers(tmp_path: Path) -> None:
     assert frame["is_attack"].tolist()[:4] == [1, 0, 1, 0]
     assert pd.Timestamp(frame["timestamp"].iloc[0], unit="s") == pd.Timestamp("2018-02-14 08:31:01")
     reference = load_flows(shared(SAMPLE_85))
-    pd.testing.assert_frame_equal(frame[list(schema.FEATURE_NAMES)], reference[list(schema.FEATURE_NAMES)])
+    pd.testing.assert_frame_equal(
+        frame[list(schema.FEATURE_NAMES)], reference[list(schema.FEATURE_NAMES)]
+    )
 
 
 def test_latin1_label_bytes(tmp_path: Path) -> None:
     lines = shared(HEAD_85).read_bytes().splitlines(keepends=True)[:4]
-    rows = [lines[0]] + [line.replace(b",BENIGN", b",Web Attack \x96 Brute Force") for line in lines[1:]]
+    rows = [lines[0]] + [
+        line.replace(b",BENIGN", b",Web Attack \x96 Brute Force") for line in lines[1:]
+    ]
     path = tmp_path / "thursday.csv"
     path.write_bytes(b"".join(rows) + b",,,,,,\n")  # the published files end in empty rows
     frame = load_flows(path)
@@ -132,12 +138,16 @@ def test_latin1_label_bytes(tmp_path: Path) -> None:
 
 def test_chunks_equal_one_read() -> None:
     whole = load_flows(shared(SAMPLE_85), dtype=np.float64)
-    chunks = pd.concat(list(iter_flow_frames([shared(SAMPLE_85)], chunksize=128)), ignore_index=True)
+    chunks = pd.concat(
+        list(iter_flow_frames([shared(SAMPLE_85)], chunksize=128)), ignore_index=True
+    )
     pd.testing.assert_frame_equal(whole, chunks)
 
 
 def test_pm_rule_and_utc_offset() -> None:
-    stamps = pd.Series(["5/7/2017 9:48", "5/7/2017 12:05", "5/7/2017 1:05", "5/7/2017 5:59:30", "x", None])
+    stamps = pd.Series(
+        ["5/7/2017 9:48", "5/7/2017 12:05", "5/7/2017 1:05", "5/7/2017 5:59:30", "x", None]
+    )
     got = parse_timestamps(stamps, "cicids2017-trafficlabelling")
     want = ["2017-07-05 12:48", "2017-07-05 15:05", "2017-07-05 16:05", "2017-07-05 20:59:30"]
     assert [pd.Timestamp(v, unit="s") for v in got[:4]] == [pd.Timestamp(w) for w in want]

@@ -16,10 +16,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from stream_ids.datasets import shared_data_dir  # noqa: E402
-from stream_ids.errors import ArtifactError  # noqa: E402
-from stream_ids.loader import load_flows  # noqa: E402
-from stream_ids.metrics import METRIC_KEYS, binary_metrics  # noqa: E402
+from stream_ids.datasets import shared_data_dir
+from stream_ids.errors import ArtifactError
+from stream_ids.loader import load_flows
+from stream_ids.metrics import METRIC_KEYS, binary_metrics
 
 ONE_CLASS = "cicids2017-original/Friday-Afternoon-DDoS.head.csv"
 
@@ -30,18 +30,26 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny")
     improved = shared_data_dir() / "cicids2017-improved"
-    parts = [pd.read_csv(improved / name).head(rows) for name, rows in (("BENIGN.csv", 200), ("DDoS.csv", 150), ("Portscan.csv", 100))]
+    parts = [
+        pd.read_csv(improved / name).head(rows)
+        for name, rows in (("BENIGN.csv", 200), ("DDoS.csv", 150), ("Portscan.csv", 100))
+    ]
     data = folder / "tiny.csv"
     pd.concat(parts).to_csv(data, index=False)
     out = folder / "model"
-    train(TrainConfig(data=[str(data)], out=str(out), window=4, epochs=1, verbose=0), log=lambda m: None)
+    train(
+        TrainConfig(data=[str(data)], out=str(out), window=4, epochs=1, verbose=0),
+        log=lambda m: None,
+    )
     return out
 
 
 def test_tiny_training_writes_every_artifact(tiny_model: Path) -> None:
     for name in ("model.keras", "transform.json", "manifest.json", "metrics.json", "MODEL_CARD.md"):
         assert (tiny_model / name).is_file(), name
-    assert {"accuracy.png", "loss.png", "confusion.png"} <= {p.name for p in (tiny_model / "plots").iterdir()}
+    assert {"accuracy.png", "loss.png", "confusion.png"} <= {
+        p.name for p in (tiny_model / "plots").iterdir()
+    }
     manifest = json.loads((tiny_model / "manifest.json").read_text())
     assert manifest["window"] == 4 and 0 < manifest["threshold"] < 1
     metrics = json.loads((tiny_model / "metrics.json").read_text())
@@ -109,7 +117,9 @@ def test_shipped_model_loads_and_hashes_match() -> None:
 _SECOND = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
 
 
-@pytest.mark.skipif(not _SECOND, reason="neither jax nor torch is installed (pip install 'stream-ids[backends]')")
+@pytest.mark.skipif(
+    not _SECOND, reason="neither jax nor torch is installed (pip install 'stream-ids[backends]')"
+)
 def test_model_loads_under_a_second_backend(tiny_model: Path) -> None:
     from stream_ids.scorer import Scorer
 
@@ -123,10 +133,18 @@ def test_model_loads_under_a_second_backend(tiny_model: Path) -> None:
         "from stream_ids.scorer import Scorer\n"
         f"s = Scorer.load({str(tiny_model)!r})\n"
         f"w = np.load({str(tiny_model.parent / 'windows.npy')!r})\n"
-        "print(json.dumps({'backend': keras.backend.backend(), 'scores': s.score_windows(w).tolist()}))\n"
+        "out = {'backend': keras.backend.backend(), 'scores': s.score_windows(w).tolist()}\n"
+        "print(json.dumps(out))\n"
     )
     env = {**os.environ, "KERAS_BACKEND": _SECOND[0], "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["backend"] == _SECOND[0]

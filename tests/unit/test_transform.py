@@ -1,4 +1,4 @@
-"""The transform: deterministic, JSON round trip with a content hash, one code path for frames and records."""
+"""The transform: deterministic, JSON round trip with a hash, one path for frames and records."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from stream_ids.transform import PROTOCOL_SLOTS, FlowTransform
 
 @pytest.fixture(scope="module")
 def frame():
-    return load_flows(shared_data_dir() / "cicids2017-original/Friday-Afternoon-DDoS.head.csv", dtype=np.float64)
+    return load_flows(
+        shared_data_dir() / "cicids2017-original/Friday-Afternoon-DDoS.head.csv", dtype=np.float64
+    )
 
 
 def test_deterministic_and_round_trip(frame, tmp_path: Path) -> None:
@@ -40,7 +42,8 @@ def test_records_and_frames_give_the_same_output(frame) -> None:
     transform = FlowTransform().fit(frame)
     flat = frame[[*schema.FEATURE_NAMES, "protocol"]].to_dict("records")
     nested = [
-        {"protocol": row["protocol"], "features": {n: row[n] for n in schema.FEATURE_NAMES}} for row in flat
+        {"protocol": row["protocol"], "features": {n: row[n] for n in schema.FEATURE_NAMES}}
+        for row in flat
     ]
     expected = transform.transform_many(frame)
     np.testing.assert_array_equal(transform.transform_many(flat), expected)
@@ -81,7 +84,9 @@ def test_identifiers_are_not_inputs(frame) -> None:
     assert not set(transform.output_names) & {*schema.IDENTIFIER_NAMES, "label", "is_attack"}
     changed = frame.copy()
     changed["src_ip"], changed["dst_port"], changed["timestamp"] = "10.0.0.1", 1.0, 0.0
-    np.testing.assert_array_equal(transform.transform_many(changed), transform.transform_many(frame))
+    np.testing.assert_array_equal(
+        transform.transform_many(changed), transform.transform_many(frame)
+    )
 
 
 def test_bad_json_is_an_artifact_error(tmp_path: Path) -> None:
