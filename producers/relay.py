@@ -26,9 +26,9 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from stream_ids.errors import SchemaError
-from stream_ids.records import SCHEMA_FLOW
-from stream_ids.schema import FEATURE_NAMES, canonical_name
+from stream_ids.errors import InvalidRecordError, SchemaError
+from stream_ids.records import SCHEMA_FLOW, dead_letter
+from stream_ids.schema import FEATURE_NAMES, TIME_FEATURES, canonical_name
 from stream_ids.settings import Settings
 
 _SPECIAL = {"nan": math.nan, "infinity": math.inf, "inf": math.inf, "-infinity": -math.inf,
@@ -74,6 +74,13 @@ class HeaderMap:
                 f"CICFlowMeter header lacks {len(missing)} model features: {', '.join(missing)}"
             )
         self.features = [(name, self.columns[name]) for name in FEATURE_NAMES]
+        # The Python ``cicflowmeter`` package writes durations and inter-arrival times in
+        # seconds, Java CICFlowMeter (what the model was trained on) in microseconds.
+        # Its header is snake_case (``flow_byts_s``); Java's is ``Flow Byts/s``.
+        python_layout = "flow_byts_s" in {name.strip().lower() for name in header}
+        self.time_scale = 1e6 if python_layout else 1.0
+        self.layout = "python-cicflowmeter" if python_layout else "java-cicflowmeter"
+        self._time_features = frozenset(TIME_FEATURES)
 
     def _get(self, row: list[str], name: str) -> str | None:
         position = self.columns.get(name)
@@ -90,6 +97,8 @@ class HeaderMap:
         features: dict[str, Any] = {}
         for name, position in self.features:
             value = _number(row[position])
+            if name in self._time_features:
+                value *= self.time_scale
             features[name] = value if math.isfinite(value) else (
                 None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
             )
@@ -200,7 +209,7 @@ class RelayResult:
     produced: int = 0
     delivered: int = 0
     failed: int = 0
-    skipped: int = 0
+    dead_lettered: int = 0  # rows that could not be parsed, sent to the dead-letter topic
     errors: list[str] = field(default_factory=list)
 
 
@@ -225,6 +234,7 @@ def relay(
         raise ValueError("give exactly one of follow and watch")
     topic = topic or settings.topic_flows
     ensure_topic(settings, topic)
+    ensure_topic(settings, settings.topic_dead_letter)
     producer = Producer(producer_config(settings))
     result = RelayResult()
     run = secrets.token_hex(4)
@@ -258,8 +268,15 @@ def relay(
                 for row in rows:
                     try:
                         flow = follower.header.flow(row, f"{run}-{result.produced}", now)
-                    except (ValueError, IndexError):
-                        result.skipped += 1
+                    except (ValueError, IndexError) as error:
+                        # Never dropped silently: the raw row goes to the dead-letter topic.
+                        record = dead_letter(
+                            InvalidRecordError("unparsable_row", f"{follower.path}: {error}"),
+                            ",".join(row).encode(), None, str(follower.path), None, None,
+                        )
+                        producer.produce(settings.topic_dead_letter, value=orjson.dumps(record),
+                                         on_delivery=on_delivery)
+                        result.dead_lettered += 1
                         continue
                     producer.produce(topic, key=flow["src_ip"].encode(),
                                      value=orjson.dumps(flow), on_delivery=on_delivery)

@@ -24,7 +24,7 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]")
 
 
 def normalize_header(header: str) -> str:
-    """Lower-case ``header`` and keep only ASCII letters and digits (``' Flow Byts/s'`` -> ``flowbytss``)."""
+    """Lower-case ``header``, keep only ASCII letters and digits (``' Flow Byts/s'``: ``flowbytss``)."""
     return _NON_ALNUM.sub("", header.strip().lower())
 
 
@@ -155,6 +155,14 @@ RATE_FEATURES: tuple[str, ...] = (
     "flow_packets_per_s",
     "fwd_packets_per_s",
     "bwd_packets_per_s",
+)
+
+# Durations and inter-arrival times. Java CICFlowMeter (and so CICIDS2017) writes them in
+# microseconds; the Python ``cicflowmeter`` package writes seconds, so its rows are scaled by 1e6.
+TIME_FEATURES: tuple[str, ...] = tuple(
+    name
+    for name in FEATURE_ALIASES
+    if name == "flow_duration" or "_iat_" in name or name.startswith(("active_", "idle_"))
 )
 
 # The python ``cicflowmeter`` package (PyPI) writes its own snake_case names; where they do not

@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     for error in result.errors:
         console.print(f"[red]error:[/] {error}")
     console.print(f"produced {result.produced}, delivered {result.delivered}, "
-                  f"failed {result.failed}, unparsable rows skipped {result.skipped}")
+                  f"failed {result.failed}, unparsable rows dead-lettered {result.dead_lettered}")
     return 1 if result.failed else 0

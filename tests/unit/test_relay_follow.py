@@ -102,3 +102,8 @@ def test_python_cicflowmeter_header_maps_every_column() -> None:
     row += ["1.0"] * (len(header) - len(row))
     flow = mapping.flow(row, "p-1", 1.0)
     parse_flow_message(orjson.dumps(flow), b"192.168.1.5")
+    # The Python extractor writes seconds; the model's features are microseconds (Java's unit).
+    assert mapping.time_scale == 1e6
+    assert flow["features"]["flow_duration"] == 1e6
+    assert flow["features"]["idle_max"] == 1e6
+    assert flow["features"]["total_fwd_packets"] == 1.0  # counts are not scaled
