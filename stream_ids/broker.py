@@ -9,6 +9,7 @@ from another shell finds it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from stream_ids.errors import BrokerError, ConfigurationError
 KAFKA_VERSION = "4.0.0"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 POM_PATH = _REPO_ROOT / "compose" / "kafka-pom.xml"
+LOG4J_CONFIG_PATH = _REPO_ROOT / "compose" / "log4j2.properties"
 _COMPLETE_MARKER = ".complete"
 
 
@@ -51,6 +53,27 @@ def _require_tool(name: str, package_hint: str) -> str:
             "(Debian/Ubuntu: `apt-get install openjdk-17-jre-headless maven`)."
         )
     return path
+
+
+def _require_java17() -> str:
+    """The ``java`` executable; ``ConfigurationError`` when it is missing or older than 17."""
+    java = _require_tool("java", "a Java 17+ runtime")
+    result = subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [java, "-XshowSettings:properties", "-version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in (result.stdout + result.stderr).splitlines():
+        if "java.specification.version" in line:
+            version = line.split("=", 1)[1].strip()
+            major = int(version.split(".")[-1] if version.startswith("1.") else version)
+            if major < 17:
+                raise ConfigurationError(
+                    f"Kafka 4 needs Java 17 or newer, `{java}` is Java {version} "
+                    "(Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`)."
+                )
+    return java
 
 
 def cluster_id() -> str:
@@ -106,7 +129,15 @@ class LocalBroker:
 
     @property
     def libs_dir(self) -> Path:
-        return Path(self.cache_dir or default_cache_dir()) / f"kafka-{self.kafka_version}" / "libs"
+        """``<cache>/kafka-<version>/libs-<pom hash>``: a changed pom resolves into a new folder
+        instead of swapping jars under a running broker."""
+        digest = hashlib.sha256(POM_PATH.read_bytes() if POM_PATH.exists() else b"")
+        digest.update(self.kafka_version.encode())
+        return (
+            Path(self.cache_dir or default_cache_dir())
+            / f"kafka-{self.kafka_version}"
+            / f"libs-{digest.hexdigest()[:10]}"
+        )
 
     @property
     def log_file(self) -> Path:
@@ -132,7 +163,9 @@ class LocalBroker:
     def resolve_classpath(self) -> Path:
         """Download the broker's runtime jars once; later calls reuse the cache offline."""
         libs = self.libs_dir
-        if (libs / _COMPLETE_MARKER).exists():
+        if (libs / _COMPLETE_MARKER).exists() and any(
+            libs.glob(f"kafka_2.13-{self.kafka_version}.jar")
+        ):
             return libs
         mvn = _require_tool("mvn", "Apache Maven")
         if not POM_PATH.exists():
@@ -212,14 +245,18 @@ class LocalBroker:
 
     def _java_command(self, main_class: str, *arguments: str) -> list[str]:
         java = _require_tool("java", "a Java 17+ runtime")
+        if not LOG4J_CONFIG_PATH.exists():
+            raise ConfigurationError(
+                f"broker logging configuration {LOG4J_CONFIG_PATH} not found "
+                "(run from a source checkout)"
+            )
         return [
             java,
             f"-Xmx{self.heap}",
             f"-Xms{self.heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
-            "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
-            "-Dorg.slf4j.simpleLogger.showDateTime=true",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG_PATH}",
             "-cp",
             f"{self.libs_dir}/*",
             main_class,
@@ -286,6 +323,7 @@ class LocalBroker:
             raise BrokerError(
                 f"another Kafka broker already answers on {self.bootstrap}; choose another --port"
             )
+        _require_java17()
         self.resolve_classpath()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._write_properties()

@@ -3,7 +3,10 @@
 The broker is, in order of preference:
 1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (``.ci/run`` starts the local broker and sets it);
 2. testcontainers' Kafka container when a Docker engine answers;
-3. the local KRaft broker (``stream_ids.broker``) on a free port, started for this session.
+3. a broker that already answers on 127.0.0.1:9092 (e.g. ``stream-ids broker start``), unless
+   ``STREAM_IDS_TEST_OWN_BROKER=1``;
+4. the local KRaft broker (``stream_ids.broker``) on a free port with a temporary data folder,
+   started for this session and stopped at its end.
 """
 
 from __future__ import annotations
@@ -59,8 +62,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    from stream_ids.broker import LocalBroker
+    from stream_ids.broker import LocalBroker, metadata_reachable
 
+    if os.environ.get("STREAM_IDS_TEST_OWN_BROKER") != "1" and metadata_reachable(
+        "127.0.0.1:9092", timeout_s=2.0
+    ):
+        yield "127.0.0.1:9092"  # someone else's broker: reuse it, never stop it
+        return
     broker = LocalBroker(port=_free_port_pair(), data_dir=tmp_path_factory.mktemp("kafka"))
     broker.start()
     try:
