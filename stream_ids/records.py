@@ -344,6 +344,8 @@ def parse_message(
         batch_host = _str_field(obj, "src_ip", required=True)
         if host is not None and host != batch_host:
             raise InvalidRecordError("key_mismatch", f"key {host!r:.60} != src_ip")
+        if not flows:  # an empty batch still ends as one outcome, never silently
+            raise InvalidRecordError("missing_field", "flows is empty")
     except InvalidRecordError as error:
         return [(None, error, value or b"")]
     results: list[tuple[FlowIn | None, InvalidRecordError | None, Any]] = []
