@@ -14,7 +14,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--last", type=int, default=20, metavar="N", help="rows shown (20)")
     parser.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
     parser.add_argument("--topic", help="alerts topic (default STREAM_IDS_TOPIC_ALERTS)")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per line on stdout (for piping into other tools)")
+    parser.add_argument("--min-score", type=float, default=0.0, metavar="S",
+                        help="only alerts with score >= S")
     parser.set_defaults(handler=run)
+
+
+def wanted(alert: Any, min_score: float) -> bool:
+    """An alert record worth showing: a JSON object whose score reaches ``min_score``."""
+    if not isinstance(alert, dict):
+        return False
+    score = alert.get("score")
+    return isinstance(score, int | float) and score >= min_score
 
 
 def _table(rows: deque, total: int, topic: str) -> Any:
@@ -53,9 +65,20 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     rows: deque = deque(maxlen=max(1, args.last))
     total = 0
+    if args.json:
+        import sys
+
+        import orjson
+
+        # JSON lines: every matching alert (not only the last N), flushed as it comes.
+        for _key, alert in read_topic(settings, topic, follow=args.follow):
+            if wanted(alert, args.min_score):
+                sys.stdout.buffer.write(orjson.dumps(alert) + b"\n")
+                sys.stdout.flush()
+        return 0
     if not args.follow:
         for _key, alert in read_topic(settings, topic):
-            if isinstance(alert, dict):
+            if wanted(alert, args.min_score):
                 rows.append(alert)
                 total += 1
         console.print(_table(rows, total, topic))
@@ -63,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     with Live(_table(rows, total, topic), console=console, refresh_per_second=4) as live:
         last = time.monotonic()
         for _key, alert in read_topic(settings, topic, follow=True):
-            if isinstance(alert, dict):
+            if wanted(alert, args.min_score):
                 rows.append(alert)
                 total += 1
             if time.monotonic() - last > 0.25:
