@@ -98,6 +98,14 @@ class Scorer:
         manifest = read_manifest(directory)
         verify_artifacts(directory, manifest)
         transform = FlowTransform.from_json(directory / TRANSFORM_FILE)
+        outputs = manifest.get("transform_outputs")
+        if outputs is not None and list(transform.output_names) != list(outputs):
+            missing = sorted(set(outputs) - set(transform.output_names))
+            extra = sorted(set(transform.output_names) - set(outputs))
+            raise ArtifactError(
+                f"{directory / TRANSFORM_FILE}: features differ from the manifest "
+                f"(missing {missing[:5]}, extra {extra[:5]}, or another order)"
+            )
         import keras
 
         import model.cnn_lstm  # noqa: F401  (quiets the harmless mask warning)

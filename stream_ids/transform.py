@@ -232,4 +232,17 @@ class FlowTransform:
             state = json.loads(Path(path).read_bytes())
         except (OSError, ValueError) as error:
             raise ArtifactError(f"{path}: unreadable transform ({error})") from error
-        return cls.from_state(state)
+        if not isinstance(state, dict):
+            raise ArtifactError(f"{path}: not a stream-ids transform (not a JSON object)")
+        try:
+            transform = cls.from_state(state)
+        except ArtifactError as error:
+            raise ArtifactError(f"{path}: {error}") from error
+        except (KeyError, TypeError, ValueError) as error:
+            raise ArtifactError(f"{path}: malformed transform ({error!r:.200})") from error
+        unknown = [name for name in transform.feature_names if name not in schema.FEATURE_NAMES]
+        if unknown or len(set(transform.feature_names)) != transform.n_features:
+            raise ArtifactError(
+                f"{path}: unknown or repeated feature names {unknown[:5]} (extra features?)"
+            )
+        return transform
