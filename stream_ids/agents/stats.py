@@ -25,10 +25,36 @@ async def publish_stats(topics: Topics, stats: RollingStats, metrics: Any = None
     return records
 
 
+async def report_lag(consumer: Any, flows_topic: str, metrics: Any, reported: set[int]) -> None:
+    """Set the consumer-lag gauge of each assigned ``flows`` partition; forget revoked ones.
+
+    Lag is the partition's high watermark minus this worker's fetch position (Faust's public
+    consumer API); partitions whose watermark is not known yet are skipped until it is.
+    """
+    assigned = {tp for tp in consumer.assignment() if tp.topic == flows_topic}
+    for tp in assigned:
+        try:
+            highwater = consumer.highwater(tp)
+            position = await consumer.position(tp)
+        except Exception:  # noqa: BLE001 - revoked mid-rebalance: a metric must not stop stats
+            continue
+        if highwater is None or position is None:
+            continue
+        metrics.set_lag(tp.partition, highwater - position)
+        reported.add(tp.partition)
+    for partition in reported - {tp.partition for tp in assigned}:
+        metrics.forget_partition(partition)
+        reported.discard(partition)
+
+
 def register_stats_timer(
     app: Any, topics: Topics, stats: RollingStats, interval_s: float, metrics: Any = None
 ) -> Any:
+    lag_partitions: set[int] = set()
+
     async def emit_stats() -> None:
         await publish_stats(topics, stats, metrics)
+        if metrics is not None:
+            await report_lag(app.consumer, topics.flows.get_topic_name(), metrics, lag_partitions)
 
     return app.timer(interval=interval_s, name="stream_ids.emit_stats")(emit_stats)
