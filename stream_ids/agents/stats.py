@@ -36,7 +36,7 @@ async def report_lag(consumer: Any, flows_topic: str, metrics: Any, reported: se
         try:
             highwater = consumer.highwater(tp)
             position = await consumer.position(tp)
-        except Exception:  # noqa: BLE001 - revoked mid-rebalance: a metric must not stop stats
+        except Exception:  # noqa: S112 - revoked mid-rebalance: a metric must not stop the stats
             continue
         if highwater is None or position is None:
             continue
