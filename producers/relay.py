@@ -265,9 +265,12 @@ def relay(
                 except SchemaError as error:
                     result.errors.append(f"{follower.path}: {error}")
                     raise
+                header = follower.header
                 for row in rows:
+                    if header is None:  # rows only come after a header was read
+                        raise SchemaError(f"{follower.path}: rows before a header")
                     try:
-                        flow = follower.header.flow(row, f"{run}-{result.produced}", now)
+                        flow = header.flow(row, f"{run}-{result.produced}", now)
                     except (ValueError, IndexError) as error:
                         # Never dropped silently: the raw row goes to the dead-letter topic.
                         record = dead_letter(
