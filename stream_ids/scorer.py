@@ -23,6 +23,7 @@ from stream_ids.sequences import make_windows, window_from_history
 from stream_ids.transform import FlowTransform
 
 MODEL_FILE = "model.keras"
+SPLIT_TOLERANCE = 1e-6
 TRANSFORM_FILE = "transform.json"
 MANIFEST_FILE = "manifest.json"
 BATCH = 4096
@@ -88,6 +89,37 @@ class Scorer:
         self.threshold = float(manifest["threshold"])
         self.model_version = str(manifest["model_version"])
         self.n_inputs = transform.n_outputs
+        # The streaming split (per-flow encoder + sequence head), or None (whole model only).
+        self.split: SplitModel | None = None
+        self.state_width = self.n_inputs
+        self.state_tag = b""
+
+    def enable_split(self) -> bool:
+        """Score streams as encoder(new flows) + head(cached encodings); False if not splittable.
+
+        The split model is checked against the whole model on windows with padding before it
+        is used; any difference above ``SPLIT_TOLERANCE`` keeps the whole model.
+        """
+        split = SplitModel.of(self.model, self.window)
+        if split is None or not split.agrees_with(self.model, self.n_inputs):
+            return False
+        self.split = split
+        self.state_width = split.width
+        # Encodings are only valid for the model that made them: the host state carries a tag.
+        self.state_tag = b"enc1:" + self.manifest["sha256"][MODEL_FILE][:16].encode() + b":"
+        return True
+
+    def encode(self, transformed: np.ndarray) -> np.ndarray:
+        """(n, F) transformed flows -> (n, E) per-flow encodings (needs :meth:`enable_split`)."""
+        if self.split is None:
+            raise RuntimeError("call enable_split() first")
+        return self.split.encode(transformed)
+
+    def score_encoded(self, encodings: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """(n, T, E) windows of encodings, zero-padded at the front, and (n,) real lengths."""
+        if self.split is None:
+            raise RuntimeError("call enable_split() first")
+        return self.split.score(encodings, lengths)
 
     @classmethod
     def load(cls, model_dir: str | PathLike[str] | None = None) -> Scorer:
@@ -175,3 +207,95 @@ class Scorer:
     def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         scores = self.score_frame(frame)
         return scores, scores >= self.threshold
+
+
+class SplitModel:
+    """A loaded CNN-LSTM cut into its per-flow encoder and its sequence head, same layers/weights.
+
+    The whole model computes ``Masking(0.0)`` -> ``TimeDistributed(flow_encoder)`` -> ``LSTM`` ->
+    dense layers. Masking's mask (a step is valid iff any feature is non-zero; a transformed flow
+    never is all zeros, its protocol one-hot has a 1) travels through ``TimeDistributed`` to the
+    LSTM, which skips masked steps (state and output carried over; front padding therefore
+    leaves the zero initial state untouched). The encoder's ``Reshape('as_signal')`` warning is
+    about the *inner* per-flow model and does not affect that mask. So the head is the LSTM
+    called with an explicit boolean mask ``step >= T - length`` followed by the remaining
+    layers; padded steps' encodings are never read. Pure Keras functional API.
+    """
+
+    def __init__(self, encoder: Any, head: Any, window: int, width: int) -> None:
+        self.encoder = encoder
+        self.head = head
+        self.window = window
+        self.width = width
+        self.steps = np.arange(window, dtype=np.int32)[None, :]
+
+    @classmethod
+    def of(cls, network: Any, window: int) -> SplitModel | None:
+        import keras
+
+        try:
+            per_flow = network.get_layer("per_flow")
+        except ValueError:
+            return None
+        layers = list(network.layers)
+        index = layers.index(per_flow)
+        chain = layers[index + 1 :]
+        if (
+            not isinstance(per_flow, keras.layers.TimeDistributed)
+            or not chain
+            or not isinstance(chain[0], keras.layers.RNN)
+            or not any(isinstance(layer, keras.layers.Masking) for layer in layers[:index])
+        ):
+            return None
+        encoder = per_flow.layer
+        width = int(encoder.output.shape[-1])
+        encodings = keras.Input(shape=(window, width), name="encodings")
+        valid = keras.Input(shape=(window,), dtype="bool", name="valid")
+        x = chain[0](encodings, mask=valid)
+        for layer in chain[1:]:
+            x = layer(x)
+        head = keras.Model([encodings, valid], x, name="sequence_head")
+        return cls(encoder, head, window, width)
+
+    def encode(self, transformed: np.ndarray) -> np.ndarray:
+        transformed = np.asarray(transformed, dtype=np.float32)
+        if len(transformed) == 0:
+            return np.zeros((0, self.width), dtype=np.float32)
+        parts = [
+            np.asarray(self.encoder.predict_on_batch(transformed[start : start + BATCH]))
+            for start in range(0, len(transformed), BATCH)
+        ]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def score(self, encodings: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        encodings = np.asarray(encodings, dtype=np.float32)
+        if len(encodings) == 0:
+            return np.zeros(0, dtype=np.float32)
+        valid = self.steps >= (self.window - np.asarray(lengths, dtype=np.int32))[:, None]
+        parts = [
+            np.asarray(
+                self.head.predict_on_batch(
+                    [encodings[start : start + BATCH], valid[start : start + BATCH]]
+                )
+            ).reshape(-1)
+            for start in range(0, len(encodings), BATCH)
+        ]
+        return np.concatenate(parts).astype(np.float32)
+
+    def score_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Whole-model equivalent on (n, T, F) windows of flows (zero rows: padding)."""
+        windows = np.asarray(windows, dtype=np.float32)
+        n, window, features = windows.shape
+        lengths = window - np.argmax(np.any(windows != 0.0, axis=2), axis=1)
+        lengths[~np.any(windows != 0.0, axis=(1, 2))] = 0
+        encodings = self.encode(windows.reshape(n * window, features)).reshape(n, window, -1)
+        return self.score(encodings, lengths)
+
+    def agrees_with(self, network: Any, n_inputs: int, samples: int = 64) -> bool:
+        """The split scores equal the whole model's on random windows with every padding length."""
+        rng = np.random.default_rng(0)
+        windows = rng.random((samples, self.window, n_inputs)).astype(np.float32)
+        for row in range(samples):
+            windows[row, : row % self.window] = 0.0
+        whole = np.asarray(network.predict_on_batch(windows)).reshape(-1)
+        return bool(np.max(np.abs(self.score_windows(windows) - whole)) <= SPLIT_TOLERANCE)

@@ -7,8 +7,12 @@ so a host's state is written to the changelog partition with the number of the `
 partition that carries the host. On restart or rebalance the worker that gets ``flows``
 partition *p* restores changelog partition *p* and continues every host's sequence there.
 
-Values are raw bytes: the host's history as a C-ordered float32 array ``(k, F)``, ``k <= T - 1``,
-oldest first (exact, compact, no JSON round-off).
+Values are raw bytes: the host's history as a C-ordered float32 array ``(k, W)``, ``k <= T - 1``,
+oldest first (exact, compact, no JSON round-off). With the split scorer (the shipped CNN-LSTM) a
+row is the flow's CNN encoding (``W = E = 64``), so a window costs one encoder pass for the new
+flow only, and the value starts with a tag naming the model that made the encodings
+(``enc1:<16 hex of the model's sha256>:``): state written by another model (or the older
+transformed-flow state, ``W = F``) is not reused, the host starts afresh.
 
 :func:`build_batch_windows` is the pure logic (no Faust): within one batch several flows of one
 host see each other in arrival order, after the history from the table.
@@ -27,12 +31,16 @@ HOSTLESS = "unknown"
 HOSTLESS_KEY = HOSTLESS.encode()
 
 
-def encode_history(history: np.ndarray) -> bytes:
-    return np.ascontiguousarray(history, dtype=np.float32).tobytes()
+def encode_history(history: np.ndarray, tag: bytes = b"") -> bytes:
+    return tag + np.ascontiguousarray(history, dtype=np.float32).tobytes()
 
 
-def decode_history(raw: bytes | None, n_features: int) -> np.ndarray:
-    if not raw:
+def decode_history(raw: bytes | None, n_features: int, tag: bytes = b"") -> np.ndarray:
+    if not raw or (tag and not raw.startswith(tag)):
+        return np.zeros((0, n_features), dtype=np.float32)
+    if tag:
+        raw = raw[len(tag) :]
+    if len(raw) % 4:
         return np.zeros((0, n_features), dtype=np.float32)
     values = np.frombuffer(raw, dtype=np.float32)
     if values.size % n_features:
@@ -94,5 +102,5 @@ def host_window_table(app: Any, name: str = "host-windows", partitions: int | No
         value_type=bytes,
         partitions=partitions,
         use_partitioner=True,
-        help="last T-1 transformed flows per source host",
+        help="last T-1 flow encodings (or transformed flows) per source host",
     )

@@ -6,7 +6,9 @@ For a batch taken with ``stream.take_events(batch_size, within=max_wait_s)``:
    ``flows-dlq`` record (reason code, detail, base64 raw bytes and key, topic/partition/offset);
 2. the good flows' hosts' histories are read from the table (event loop thread);
 3. transform, window building (table history + earlier flows of the same host in the batch)
-   and the model run in a single-thread executor, so the event loop never blocks;
+   and the model run in a single-thread executor, so the event loop never blocks. With a split
+   model (:meth:`stream_ids.scorer.Scorer.enable_split`) the table holds each host's last T-1
+   flow *encodings*: the encoder runs once per new flow, the LSTM head over the cached window;
 4. each host's new history is written back to the table (one changelog record per host per
    batch), then one verdict per flow goes to ``verdicts`` and the attacks to ``alerts``;
 5. the batch's counts go to the worker's rolling statistics.
@@ -59,15 +61,21 @@ class BatchScorer:
         stats: RollingStats,
         metrics: Any = None,
         executor: ThreadPoolExecutor | None = None,
+        split: bool = True,
     ) -> None:
         self.model = model
+        if split and getattr(model, "split", None) is None and hasattr(model, "enable_split"):
+            model.enable_split()
         self.table = table
         self.topics = topics
         self.stats = stats
         self.metrics = metrics
         self.executor = executor or ThreadPoolExecutor(1, thread_name_prefix="scoring")
         self.window = int(model.window)
-        self.n_features = int(model.n_inputs)
+        # Split scoring (cached per-flow encodings) when the model supports it.
+        self.split_scoring = bool(getattr(model, "split", None) is not None)
+        self.n_features = int(model.state_width) if self.split_scoring else int(model.n_inputs)
+        self.state_tag = bytes(getattr(model, "state_tag", b"")) if self.split_scoring else b""
         self.threshold = float(model.threshold)
         self.model_version = str(model.model_version)
         self.flows_in = 0
@@ -137,10 +145,18 @@ class BatchScorer:
             dtype=np.float64,
         )
         transformed = self.model.transform.transform_many(frame)
-        windows, lengths, updated = build_batch_windows(
-            transformed, keys, histories, self.window
-        )
-        scores = self.model.score_windows(windows)
+        if self.split_scoring:
+            # one encoder pass for the batch's new flows; the older T-1 come from the table
+            encodings = self.model.encode(transformed)
+            windows, lengths, updated = build_batch_windows(
+                encodings, keys, histories, self.window
+            )
+            scores = self.model.score_encoded(windows, lengths)
+        else:
+            windows, lengths, updated = build_batch_windows(
+                transformed, keys, histories, self.window
+            )
+            scores = self.model.score_windows(windows)
         return scores, lengths, updated, time.perf_counter() - started
 
     # -- one batch -----------------------------------------------------------------------------
@@ -161,13 +177,13 @@ class BatchScorer:
             if key != HOSTLESS_KEY:
                 raw = self.table.get(key)
                 if raw:
-                    histories[key] = decode_history(raw, self.n_features)
+                    histories[key] = decode_history(raw, self.n_features, self.state_tag)
         loop = asyncio.get_running_loop()
         scores, lengths, updated, seconds = await loop.run_in_executor(
             self.executor, self.compute, flows, keys, matrix, histories
         )
         for key, history in updated.items():
-            self.table[key] = encode_history(history)
+            self.table[key] = encode_history(history, self.state_tag)
         await self.publish(flows, keys, scores, lengths, seconds)
 
     async def publish(

@@ -1,0 +1,82 @@
+"""The streaming split of the shipped CNN-LSTM (per-flow encoder + sequence head) equals the
+whole model on real windows, padding included, and the per-host encoding state round-trips."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from stream_ids.datasets import improved_csvs
+from stream_ids.loader import load_flows
+from stream_ids.sequences import make_windows
+from stream_ids.tables import build_batch_windows, decode_history, encode_history
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    from stream_ids.scorer import Scorer
+
+    loaded = Scorer.load()
+    assert loaded.enable_split()
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def real():
+    frame = load_flows(improved_csvs())
+    # whole hosts' sequences, some of them short (front padding), in time order
+    return frame.sort_values("timestamp", kind="stable").head(3000).reset_index(drop=True)
+
+
+def test_split_equals_whole_model_on_real_windows(scorer, real) -> None:
+    transformed = scorer.transform.transform_many(real)
+    windows, mask = make_windows(transformed, real["src_ip"], real["timestamp"], scorer.window)
+    assert (~mask).any() and mask.all(axis=1).any()  # padded and full windows both present
+    whole = scorer.score_windows(windows)
+    encodings = scorer.encode(windows.reshape(-1, windows.shape[2])).reshape(
+        len(windows), scorer.window, -1
+    )
+    split = scorer.score_encoded(encodings, mask.sum(axis=1))
+    np.testing.assert_allclose(split, whole, atol=1e-5)
+    # padded steps' encodings are never read: garbage there changes nothing
+    encodings[~mask] = 123.0
+    np.testing.assert_allclose(scorer.score_encoded(encodings, mask.sum(axis=1)), whole, atol=1e-5)
+
+
+def test_streamed_encoding_state_equals_offline_scores(scorer, real) -> None:
+    """Batches through the encoding table (bytes round trip) give the offline per-host scores."""
+    offline = scorer.score_frame(real)
+    transformed = scorer.transform.transform_many(real)
+    keys = [str(host).encode() for host in real["src_ip"]]
+    state: dict[bytes, bytes] = {}
+    scores = []
+    for start in range(0, len(real), 512):
+        batch_keys = keys[start : start + 512]
+        histories = {
+            key: decode_history(state[key], scorer.state_width, scorer.state_tag)
+            for key in set(batch_keys)
+            if key in state
+        }
+        encodings = scorer.encode(transformed[start : start + 512])
+        windows, lengths, updated = build_batch_windows(
+            encodings, batch_keys, histories, scorer.window
+        )
+        scores.append(scorer.score_encoded(windows, lengths))
+        state.update(
+            {key: encode_history(value, scorer.state_tag) for key, value in updated.items()}
+        )
+    np.testing.assert_allclose(np.concatenate(scores), offline, atol=1e-5)
+
+
+def test_state_of_another_model_is_not_reused(scorer) -> None:
+    history = np.ones((3, scorer.state_width), dtype=np.float32)
+    raw = encode_history(history, scorer.state_tag)
+    assert np.array_equal(decode_history(raw, scorer.state_width, scorer.state_tag), history)
+    assert decode_history(raw, scorer.state_width, b"enc1:0000000000000000:").shape[0] == 0
+    assert (
+        decode_history(encode_history(history), scorer.state_width, scorer.state_tag).shape[0] == 0
+    )
