@@ -81,6 +81,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "broker_commit_interval": 1.0,
         "stream_buffer_maxsize": 16_384,
         "table_cleanup_interval": 30.0,
+        "processing_guarantee": settings.processing_guarantee,
     }
     config.update(overrides)
     Path(config["datadir"]).mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,29 @@ def metadata_reachable(bootstrap: str, timeout_s: float = 2.0, **client_config: 
     return True
 
 
+def ssl_listener_properties(
+    keystore_pem: str | os.PathLike[str],
+    truststore_pem: str | os.PathLike[str],
+    listener: str = "SSL",
+    client_auth: str = "required",
+) -> dict[str, str]:
+    """Broker properties of a TLS listener from PEM files (Kafka 2.7+ PEM stores, no JKS).
+
+    ``keystore_pem`` holds the broker's unencrypted PKCS#8 private key followed by its
+    certificate chain; ``truststore_pem`` the CA certificate(s) that sign client certificates.
+    ``client_auth``: ``required`` (mutual TLS), ``requested`` or ``none``.
+    """
+    prefix = f"listener.name.{listener.lower()}."
+    return {
+        f"{prefix}ssl.keystore.type": "PEM",
+        f"{prefix}ssl.keystore.location": str(Path(keystore_pem).resolve()),
+        f"{prefix}ssl.truststore.type": "PEM",
+        f"{prefix}ssl.truststore.location": str(Path(truststore_pem).resolve()),
+        f"{prefix}ssl.client.auth": client_auth,
+        f"{prefix}ssl.endpoint.identification.algorithm": "https",
+    }
+
+
 @dataclass(frozen=True)
 class BrokerStatus:
     running: bool

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Prometheus /metrics of a worker (STREAM_IDS_METRICS_PORT); 0 disables it.
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     data_dir: Path = Path(".stream-ids")
+    # Delivery of verdicts (docs/reliability.md): "at_least_once" (offsets commit after the
+    # verdicts are sent; a crash repeats some) or "exactly_once" (Kafka transactions).
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
 
     def confluent_config(self) -> dict[str, Any]:
         """The security part of a confluent-kafka client configuration."""
