@@ -119,23 +119,10 @@ class Deployment:
             ensure_topic(s, topic)
         ensure_topic(s, s.topic_stats, partitions=1)
 
-    def start_workers(self, count: int, profile: Path | None = None) -> None:
+    def start_workers(self, count: int) -> None:
         for index in range(count):
             logfile = self.tmp / f"worker-{self.tag}-{index}.log"
             command = [sys.executable, "-m", "stream_ids.cli", "worker", "--loglevel", "info"]
-            if profile is not None and index == 0:
-                command = [
-                    "py-spy",
-                    "record",
-                    "--idle",
-                    "--format",
-                    "speedscope",
-                    "-o",
-                    str(profile),
-                    "--threads",
-                    "--",
-                    *command,
-                ]
             process = subprocess.Popen(
                 command,
                 env=dict(self.env, STREAM_IDS_WORKER_NAME=f"bench-{index}"),
@@ -482,20 +469,17 @@ def scorer_alone(frame: Any, seconds_per_point: float) -> dict[str, Any]:
 
     for batch in BATCHES:
         out["whole_model"][str(batch)] = measure(whole, batch)
-    if hasattr(scorer, "score_new_flows"):
-        # the worker's path: encode the batch's new flows, then the head over cached encodings
-        encodings = scorer.encode(transformed[: max(BATCHES)])
-        history = {}
+    if hasattr(scorer, "enable_split") and scorer.enable_split():
+        # the worker's path per batch: encode the new flows, then the head over each host's
+        # cached encodings (here: windows of encodings of real windows, same shapes)
+        n = max(BATCHES)
+        encoded = scorer.encode(windows[:n].reshape(-1, windows.shape[2])).reshape(
+            n, scorer.window, -1
+        )
 
         def serving(batch: int) -> None:
-            scorer.score_new_flows(
-                transformed[:batch], windows_of_encodings(batch), lengths[:batch]
-            )
-
-        def windows_of_encodings(batch: int) -> np.ndarray:
-            if batch not in history:
-                history[batch] = np.repeat(encodings[:batch, None, :], scorer.window, axis=1)
-            return history[batch]
+            scorer.encode(transformed[:batch])
+            scorer.score_encoded(encoded[:batch], lengths[:batch])
 
         for batch in BATCHES:
             out["serving"][str(batch)] = measure(serving, batch)
@@ -522,8 +506,31 @@ def pipeline_throughput(
 ) -> dict[str, Any]:
     deployment = Deployment(bootstrap, tmp, args.partitions, extra_env(args))
     deployment.create_topics()
-    deployment.start_workers(workers, profile)
+    deployment.start_workers(workers)
     n = rendered.flows
+    spy = None
+    if profile is not None:
+        # py-spy (sampling, all threads, idle included) attached to the first worker
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(deployment.workers[0][0].pid),
+                "--threads",
+                "--idle",
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--output",
+                str(profile),
+                "--duration",
+                str(int(args.profile_seconds)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         sent = blast(deployment.settings, deployment.settings.topic_flows, rendered)
         log(
@@ -532,6 +539,8 @@ def pipeline_throughput(
         )
         seen = deployment.wait_count(deployment.settings.topic_verdicts, n, timeout=args.timeout)
     finally:
+        if spy is not None:
+            spy.wait(args.profile_seconds + 60)
         deployment.stop_workers()
     produced, scored, _ = read_verdicts(deployment.settings, deployment.settings.topic_verdicts)
     seconds = float(scored.max() - produced.min())
@@ -588,7 +597,7 @@ def pipeline_latency(
 
 
 def extra_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {}
+    env = dict(item.split("=", 1) for item in args.env)
     if args.batch_size:
         env["STREAM_IDS_BATCH_SIZE"] = str(args.batch_size)
     if args.max_wait_s:
@@ -642,7 +651,7 @@ def report(results: dict[str, Any]) -> None:
                 "",
                 "",
             )
-    Console().print(table)
+    Console(width=150).print(table)
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -701,7 +710,11 @@ def main() -> int:
         "--profile",
         type=Path,
         default=None,
-        help="py-spy speedscope profile of the single worker's throughput run",
+        help="py-spy raw (collapsed stacks) profile of the single worker's throughput run",
+    )
+    parser.add_argument("--profile-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--env", nargs="*", default=[], help="KEY=VALUE for the workers, e.g. TF_NUM_INTRAOP_THREADS=1"
     )
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["passthrough", "scorer", "latency"]
@@ -728,6 +741,7 @@ def main() -> int:
         "host_batch": args.host_batch,
         "batch_size": args.batch_size,
         "max_wait_s": args.max_wait_s,
+        "worker_env": args.env,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
