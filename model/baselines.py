@@ -57,9 +57,9 @@ def run_baselines(
         started = time.time()
         svm = LinearSVC(C=1.0, class_weight="balanced", random_state=seed, max_iter=5000)
         svm.fit(x[idx["train"]], y[idx["train"]])
-        results["linear_svm"] = binary_metrics(
-            y[idx["test"]], svm.decision_function(x[idx["test"]]), 0.0
-        )
+        svm_scores = svm.decision_function(x[idx["test"]])
+        results["linear_svm"] = binary_metrics(y[idx["test"]], svm_scores, 0.0)
+        results["linear_svm"].update(_scores=svm_scores, _threshold=0.0)
         results["linear_svm"]["seconds"] = time.time() - started
     if "rf" in which:
         from sklearn.ensemble import RandomForestClassifier
@@ -67,9 +67,9 @@ def run_baselines(
         started = time.time()
         forest = RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=seed)
         forest.fit(x[idx["train"]], y[idx["train"]])
-        results["random_forest"] = binary_metrics(
-            y[idx["test"]], forest.predict_proba(x[idx["test"]])[:, 1], 0.5
-        )
+        rf_scores = forest.predict_proba(x[idx["test"]])[:, 1]
+        results["random_forest"] = binary_metrics(y[idx["test"]], rf_scores, 0.5)
+        results["random_forest"].update(_scores=rf_scores, _threshold=0.5)
         results["random_forest"]["seconds"] = time.time() - started
     if "ae" in which:
         import keras
@@ -98,8 +98,24 @@ def run_baselines(
             )
 
         threshold = choose_threshold(y[idx["val"]], error(idx["val"]), default=float("inf"))
-        results["autoencoder"] = binary_metrics(y[idx["test"]], error(idx["test"]), threshold)
+        ae_scores = error(idx["test"])
+        results["autoencoder"] = binary_metrics(y[idx["test"]], ae_scores, threshold)
+        results["autoencoder"].update(_scores=ae_scores, _threshold=threshold)
         results["autoencoder"]["seconds"] = time.time() - started
+    frame = prepared["frame"]
+    layouts = frame["layout"].to_numpy()[idx["test"]] if "layout" in frame else None
+    if layouts is not None and len(np.unique(layouts)) > 1:
+        for result in results.values():
+            scores, threshold = result.pop("_scores"), result.pop("_threshold")
+            result["by_layout"] = {
+                str(name): binary_metrics(
+                    y[idx["test"]][layouts == name], scores[layouts == name], threshold
+                )
+                for name in np.unique(layouts)
+            }
+    for result in results.values():
+        result.pop("_scores", None)
+        result.pop("_threshold", None)
     return results
 
 
@@ -123,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:14s} acc {m['accuracy']:.5f} prec {m['precision']:.5f} rec {m['recall']:.5f} "
             f"f1 {m['f1']:.5f} far {m['false_alarm_rate']:.5f} {m['confusion']}"
         )
+        for layout, lm in m.get("by_layout", {}).items():
+            print(
+                f"  {layout}: acc {lm['accuracy']:.5f} f1 {lm['f1']} "
+                f"far {lm['false_alarm_rate']} {lm['confusion']}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -34,7 +34,13 @@ import pandas as pd
 
 from stream_ids import schema
 from stream_ids.errors import SchemaError
-from stream_ids.loader import count_feature_duplicates, drop_exact_duplicates, load_flows
+from stream_ids.loader import (
+    _read_header,
+    count_feature_duplicates,
+    detect_layout,
+    drop_exact_duplicates,
+    load_flows,
+)
 from stream_ids.metrics import binary_metrics
 from stream_ids.sequences import make_windows
 from stream_ids.transform import PROTOCOL_SLOTS, FlowTransform
@@ -80,8 +86,14 @@ def split_indices(frame: pd.DataFrame, mode: str, seed: int) -> dict[str, np.nda
         from sklearn.model_selection import train_test_split
 
         index = np.arange(n)
-        labels = frame["is_attack"].to_numpy()
-        stratify = labels if 0 < labels.sum() < n and np.bincount(labels).min() >= 4 else None
+        labels = frame["is_attack"].to_numpy().astype(np.int64)
+        if "layout" in frame and frame["layout"].nunique() > 1:
+            # Several layouts: the same stratified split within each layout (layout x label).
+            codes = pd.factorize(frame["layout"])[0].astype(np.int64)
+            labels = codes * 2 + labels
+        counts = np.bincount(labels)
+        counts = counts[counts > 0]
+        stratify = labels if len(counts) > 1 and counts.min() >= 4 else None
         train, rest = train_test_split(index, test_size=0.30, random_state=seed, stratify=stratify)
         rest_strat = labels[rest] if stratify is not None else None
         val, test = train_test_split(rest, test_size=0.50, random_state=seed, stratify=rest_strat)
@@ -216,6 +228,33 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4%}" if isinstance(value, float) else str(value)
 
 
+def _by_layout_rows(metrics: dict[str, Any]) -> list[str]:
+    """Per-layout test rows (only when the training data mixed CSV layouts)."""
+    by_layout = metrics.get("by_layout") or {}
+    if not by_layout:
+        return []
+    lines = [
+        "",
+        "### Per CSV layout (test split)",
+        "| layout | accuracy | precision | recall | F1 | false-alarm rate | n | tp | fp | tn | fn |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in by_layout.items():
+        lines.append(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                name,
+                _fmt(m["accuracy"]),
+                _fmt(m["precision"]),
+                _fmt(m["recall"]),
+                _fmt(m["f1"]),
+                _fmt(m["false_alarm_rate"]),
+                m["n"],
+                *(m["confusion"][k] for k in ("tp", "fp", "tn", "fn")),
+            )
+        )
+    return lines
+
+
 def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
     t = manifest["training"]
     lines = [
@@ -257,6 +296,7 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
             metrics["n"],
             *(metrics["confusion"][k] for k in ("tp", "fp", "tn", "fn")),
         ),
+        *_by_layout_rows(metrics),
         "",
         "## Reproduce",
         "```",
@@ -332,9 +372,27 @@ def grid_candidates(base: Hyper) -> list[Hyper]:
     return out
 
 
+def load_with_layout(paths: Sequence[str]) -> pd.DataFrame:
+    """:func:`load_flows` of every file, with a ``layout`` column (the file's layout)."""
+    frames = []
+    for path in paths:
+        part = load_flows([path])
+        part["layout"] = detect_layout(_read_header(Path(path)))
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def window_hosts(frame: pd.DataFrame) -> pd.Series:
+    """Window grouping key: the source host, per layout when the data mixes layouts (a stream
+    carries one extractor's flows, so a window never mixes two extractors)."""
+    if "layout" in frame and frame["layout"].nunique() > 1:
+        return frame["layout"].astype(str) + "|" + frame["src_ip"].astype(str)
+    return frame["src_ip"]
+
+
 def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """Load, de-duplicate, split, fit the transform, build windows."""
-    frame = load_flows(config.data)
+    frame = load_with_layout(config.data)
     rows_read = len(frame)
     frame = frame.loc[frame["is_attack"] >= 0].reset_index(drop=True)
     unlabeled = rows_read - len(frame)
@@ -347,7 +405,7 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
     idx = split_indices(frame, config.split, config.seed)
     transform = FlowTransform(log1p=config.log1p).fit(frame.iloc[idx["train"]])
     transformed = transform.transform_many(frame)
-    windows, _ = make_windows(transformed, frame["src_ip"], frame["timestamp"], config.window)
+    windows, _ = make_windows(transformed, window_hosts(frame), frame["timestamp"], config.window)
     y = frame["is_attack"].to_numpy(dtype=np.float32)
     rng = np.random.default_rng(config.seed)
     n_mask = round(config.protocol_mask_fraction * len(idx["train"]))
@@ -421,6 +479,14 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
     test_scores = model.predict(windows[idx["test"]], batch_size=2048, verbose=0).ravel()
     metrics = binary_metrics(y[idx["test"]], test_scores, threshold)
     metrics["split"] = "test"
+    layouts = frame["layout"].to_numpy()[idx["test"]]
+    if len(np.unique(layouts)) > 1:
+        metrics["by_layout"] = {
+            str(name): binary_metrics(
+                y[idx["test"]][layouts == name], test_scores[layouts == name], threshold
+            )
+            for name in np.unique(layouts)
+        }
     model_path = out / "model.keras"
     model.save(model_path)
     transform_sha = data["transform"].to_json(out / "transform.json")

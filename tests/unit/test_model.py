@@ -149,3 +149,29 @@ def test_model_loads_under_a_second_backend(tiny_model: Path) -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["backend"] == _SECOND[0]
     np.testing.assert_allclose(result["scores"], scorer.score_windows(windows), atol=1e-4)
+
+
+def test_mixed_layouts_split_within_each_layout_and_window_per_layout() -> None:
+    from model.train import load_with_layout, split_indices, window_hosts
+
+    original = shared_data_dir() / "cicids2017-original"
+    improved = shared_data_dir() / "cicids2017-improved"
+    paths = [
+        str(original / "Friday-Afternoon-DDoS.sample.csv"),
+        str(original / "Friday-Afternoon-DDoS.head.csv"),
+        str(improved / "Heartbleed.csv"),
+    ]
+    frame = load_with_layout(paths)
+    assert set(frame["layout"]) == {"cicids2017-trafficlabelling", "cicids2017-improved"}
+    idx = split_indices(frame, "random", 7)
+    test = frame.iloc[idx["test"]]
+    counts = test.groupby(["layout", "is_attack"]).size().to_dict()
+    # 1,000 DDoS and 299 benign original rows: 15% of each in test (stratified per layout).
+    assert counts[("cicids2017-trafficlabelling", 1)] == 150
+    assert counts[("cicids2017-trafficlabelling", 0)] == 45
+    hosts = window_hosts(frame)
+    # 172.16.0.1 appears in both layouts but never shares a window across them.
+    improved_hosts = hosts[frame["layout"] == "cicids2017-improved"]
+    assert improved_hosts.str.startswith("cicids2017-improved|").all()
+    single = load_with_layout(paths[:1])
+    assert window_hosts(single).equals(single["src_ip"])
