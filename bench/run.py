@@ -137,6 +137,7 @@ class Deployment:
                 if process.poll() is not None:
                     raise RuntimeError(f"worker died:\n{logfile.read_text()[-3000:]}")
             if all(b"[^Worker]: Ready" in logfile.read_bytes() for _, logfile in self.workers):
+                time.sleep(5.0)  # every member joined: the group is stable before flows come
                 return
             time.sleep(0.5)
         raise RuntimeError("workers not ready")

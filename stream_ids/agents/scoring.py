@@ -49,6 +49,10 @@ from stream_ids.topics import Topics
 
 log = logging.getLogger(__name__)
 
+# Flows per pipelined chunk of a batch: large enough that the model runs at its efficient
+# batch size (docs/performance.md: >= 512), small enough to overlap parsing and scoring.
+CHUNK_FLOWS = 2048
+
 
 class BatchScorer:
     """Scores batches of raw ``flows`` events with a loaded :class:`~stream_ids.scorer.Scorer`."""
@@ -81,6 +85,9 @@ class BatchScorer:
         self.model_version = str(model.model_version)
         self.flows_in = 0
         self.dead_letters = 0
+        # pipelining inside a batch (see process): target flows per chunk, running estimate
+        self.chunk_flows = CHUNK_FLOWS
+        self.flows_per_event = 1.0
         # verdicts/alerts go out as whole record batches per partition (see BatchPublisher)
         self._batches: BatchPublisher | bool | None = None if batch_publish else False
 
@@ -169,6 +176,31 @@ class BatchScorer:
 
     # -- one batch -----------------------------------------------------------------------------
     async def process(self, events: list[Any]) -> None:
+        """Score one batch of events; returns when every verdict/dead letter is published.
+
+        A large batch (host micro-batches carry ~30 flows per event) is cut into chunks of about
+        ``chunk_flows`` flows and pipelined: while the executor scores chunk *i* (TensorFlow
+        releases the GIL), the event loop parses chunk *i + 1* and publishes chunk *i - 1*.
+        Chunk *i + 1* reads the host table only after chunk *i*'s histories are written, so
+        per-host order is the same as one big batch.
+        """
+        step = max(1, int(self.chunk_flows / self.flows_per_event))
+        running: tuple[asyncio.Future[Any], list[FlowIn], list[bytes]] | None = None
+        for start in range(0, len(events), step):
+            part = events[start : start + step]
+            parsed = await self.validate(part)  # overlaps the running chunk's scoring
+            if parsed[0]:
+                self.flows_per_event = 0.5 * self.flows_per_event + 0.5 * len(parsed[0]) / len(part)
+            if running is not None:
+                done = await self.finish_scoring(running)
+                running = self.start_scoring(*parsed) if parsed[0] else None
+                await self.publish(*done)  # overlaps the next chunk's scoring
+            elif parsed[0]:
+                running = self.start_scoring(*parsed)
+        if running is not None:
+            await self.publish(*(await self.finish_scoring(running)))
+
+    async def validate(self, events: list[Any]) -> tuple[list[FlowIn], list[bytes], np.ndarray]:
         flows, keys, matrix, rejected = self.split(events)
         self.flows_in += len(flows) + len(rejected)
         if self.metrics is not None:
@@ -178,8 +210,11 @@ class BatchScorer:
             if self.metrics is not None:
                 self.metrics.count_dead_letter(record["reason"])
         self.dead_letters += len(rejected)
-        if not flows:
-            return
+        return flows, keys, matrix
+
+    def start_scoring(
+        self, flows: list[FlowIn], keys: list[bytes], matrix: np.ndarray
+    ) -> tuple[asyncio.Future[Any], list[FlowIn], list[bytes]]:
         histories = {}
         for key in set(keys):
             if key != HOSTLESS_KEY:
@@ -187,12 +222,17 @@ class BatchScorer:
                 if raw:
                     histories[key] = decode_history(raw, self.n_features, self.state_tag)
         loop = asyncio.get_running_loop()
-        scores, lengths, updated, seconds = await loop.run_in_executor(
-            self.executor, self.compute, flows, keys, matrix, histories
-        )
+        future = loop.run_in_executor(self.executor, self.compute, flows, keys, matrix, histories)
+        return future, flows, keys
+
+    async def finish_scoring(
+        self, running: tuple[asyncio.Future[Any], list[FlowIn], list[bytes]]
+    ) -> tuple[list[FlowIn], list[bytes], np.ndarray, np.ndarray, float]:
+        future, flows, keys = running
+        scores, lengths, updated, seconds = await future
         for key, history in updated.items():
             self.table[key] = encode_history(history, self.state_tag)
-        await self.publish(flows, keys, scores, lengths, seconds)
+        return flows, keys, scores, lengths, seconds
 
     def batch_publisher(self) -> BatchPublisher | None:
         """The record-batch publisher over the app's aiokafka producer (None: per-message sends)."""

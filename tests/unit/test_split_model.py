@@ -80,3 +80,30 @@ def test_state_of_another_model_is_not_reused(scorer) -> None:
     assert (
         decode_history(encode_history(history), scorer.state_width, scorer.state_tag).shape[0] == 0
     )
+
+
+@pytest.mark.parametrize("chunk_flows", [1, 2, 3, 5, 4096])
+def test_pipelined_chunks_keep_host_order(chunk_flows: int) -> None:
+    """A batch cut into pipelined chunks gives the scores of one offline pass (fake model)."""
+    import asyncio
+
+    from stream_ids.agents.scoring import BatchScorer
+    from stream_ids.rolling import RollingStats
+    from stream_ids.sequences import make_windows
+    from streaming_fakes import FakeModel, event, fake_topics, flow, message
+
+    topics = fake_topics()
+    table: dict[bytes, bytes] = {}
+    scorer = BatchScorer(FakeModel(), table, topics, RollingStats("w"))
+    scorer.chunk_flows = chunk_flows
+    good = [flow(f"g{i}", src_ip=f"10.0.0.{i % 3}", duration=10.0 * (i + 1)) for i in range(17)]
+    events = [event(*reversed(message(obj)), offset=i) for i, obj in enumerate(good)]
+    asyncio.run(scorer.process(events[:11]))
+    asyncio.run(scorer.process(events[11:]))
+    verdicts = {v["flow_id"]: v for _, v in topics.verdicts.sent}
+    assert len(verdicts) == len(good) == len(topics.verdicts.sent)
+    model = FakeModel()
+    transformed = model.transform.transform_many(good)
+    windows, _ = make_windows(transformed, [g["src_ip"] for g in good], None, model.window)
+    expected = model.score_windows(windows)
+    assert np.allclose([verdicts[g["flow_id"]]["score"] for g in good], expected, atol=1e-6)
