@@ -78,10 +78,15 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "producer_max_batch_size": 1 << 20,
         "producer_compression_type": "lz4" if _has_lz4() else None,
         "broker_commit_every": 10_000,
-        "broker_commit_interval": 1.0,
+        "broker_commit_interval": 0.2,  # a crash repeats ~this much (docs/reliability.md)
         "stream_buffer_maxsize": 16_384,
         "table_cleanup_interval": 30.0,
         "processing_guarantee": settings.processing_guarantee,
+        # A crashed worker's partitions move after the session timeout (Faust's default 60 s
+        # stalls the group that long; docs/reliability.md). Heartbeats come from the event
+        # loop, which scoring never blocks (executor), so a short timeout is safe.
+        "broker_session_timeout": 15.0,
+        "broker_heartbeat_interval": 3.0,
     }
     config.update(overrides)
     Path(config["datadir"]).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,97 @@
+"""Hypothesis strategies of ``flows`` message values (unit and integration fuzz tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import strategies as st
+
+from stream_ids.schema import FEATURE_NAMES
+
+
+def flow(flow_id: str = "f1", src_ip: str = "10.0.0.1") -> dict[str, Any]:
+    features: dict[str, Any] = {name: 0.0 for name in FEATURE_NAMES}
+    features["flow_duration"] = 1000.0
+    features["total_fwd_packets"] = 2.0
+    return {"schema": 1, "flow_id": flow_id, "src_ip": src_ip, "src_port": 5555,
+            "dst_ip": "10.0.0.9", "dst_port": 80, "protocol": 6, "timestamp": 1_499_450_000.0,
+            "produced_at": 1_499_450_000.0, "label": "BENIGN", "features": features}
+
+
+KEY = b"10.0.0.1"
+FIELDS = ["schema", "flow_id", "src_ip", "src_port", "dst_ip", "dst_port", "protocol",
+          "timestamp", "produced_at", "label", "features"]
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["NaN", "Infinity", "-Infinity", "", "10.0.0.1", "1e999"])
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def mutated_flow(draw: Any) -> dict[str, Any]:
+    """A good schema-1 flow with 0-3 fields or features replaced by random JSON or removed."""
+    obj = flow(flow_id=f"f{draw(st.integers(0, 10**6))}", src_ip=KEY.decode())
+    for _ in range(draw(st.integers(0, 3))):
+        if draw(st.booleans()):
+            name = draw(st.sampled_from(FIELDS))
+            target = obj
+        else:
+            name = draw(st.sampled_from(FEATURE_NAMES))
+            target = obj["features"] if isinstance(obj.get("features"), dict) else obj
+        if draw(st.integers(0, 4)) == 0:
+            target.pop(name, None)
+        else:
+            target[name] = draw(json_values)
+    return obj
+
+
+@st.composite
+def message_values(draw: Any) -> bytes:
+    kind = draw(st.sampled_from(["bytes", "json", "flow", "batch"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    if kind == "json":
+        return orjson.dumps(draw(json_values))
+    if kind == "flow":
+        return orjson.dumps(draw(mutated_flow()), option=orjson.OPT_NON_STR_KEYS)
+    elements = draw(st.lists(mutated_flow() | json_values, max_size=5))
+    for element in elements:
+        if isinstance(element, dict):
+            element.pop("schema", None)
+    batch: dict[str, Any] = {"schema": 2, "src_ip": KEY.decode(), "flows": elements}
+    if draw(st.integers(0, 5)) == 0:
+        batch[draw(st.sampled_from(["schema", "src_ip", "flows"]))] = draw(json_values)
+    return orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS)
+
+
+def carried(value: bytes, key: bytes | None, agent: bool = True) -> int:
+    """How many flows the message carries: a well-formed schema-2 batch its elements (at least
+    one outcome even when empty), anything else one. The agent rejects a keyless message as a
+    whole; ``parse_message`` alone accepts a missing key."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return 1
+    if (
+        isinstance(obj, dict)
+        and obj.get("schema") == 2
+        and not isinstance(obj.get("schema"), bool)
+        and isinstance(obj.get("flows"), list)
+        and isinstance(obj.get("src_ip"), str)
+        and obj["src_ip"]
+        and (key == obj["src_ip"].encode() or (key is None and not agent))
+    ):
+        return max(1, len(obj["flows"]))
+    return 1
