@@ -614,7 +614,7 @@ def report(results: dict[str, Any]) -> None:
     passthrough_rate = results["passthrough"]["flows_per_s"]
     scorer = results["scorer_alone"]
     path = "serving" if scorer["serving"] else "whole_model"
-    scorer_best = max(scorer[path].values())
+    scorer_best = max(scorer[path].values(), default=float("nan"))
     table = Table(
         title=f"stream-ids benchmark ({results['machine']['cores']} cores, "
         f"{results['machine']['cpu']}, host batch {results['host_batch']})"
@@ -715,7 +715,7 @@ def main() -> int:
     )
     parser.add_argument("--profile-seconds", type=float, default=30.0)
     parser.add_argument(
-        "--env", nargs="*", default=[], help="KEY=VALUE for the workers, e.g. TF_NUM_INTRAOP_THREADS=1"
+        "--env", nargs="*", default=[], help="KEY=VALUE worker env, e.g. TF_NUM_INTRAOP_THREADS=1"
     )
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["passthrough", "scorer", "latency"]
