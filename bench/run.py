@@ -715,6 +715,9 @@ def main() -> int:
     )
     parser.add_argument("--profile-seconds", type=float, default=30.0)
     parser.add_argument(
+        "--latency-rate", type=float, default=None, help="only the latency runs, at this flows/s"
+    )
+    parser.add_argument(
         "--env", nargs="*", default=[], help="KEY=VALUE worker env, e.g. TF_NUM_INTRAOP_THREADS=1"
     )
     parser.add_argument(
@@ -767,10 +770,18 @@ def main() -> int:
             results["pipeline"] = []
             for workers in args.workers:
                 log(f"pipeline with {workers} worker(s)")
-                run = {"workers": workers}
-                run["throughput"] = pipeline_throughput(
-                    args, bootstrap, tmp, rendered, workers, args.profile if workers == 1 else None
-                )
+                run: dict[str, Any] = {"workers": workers}
+                if args.latency_rate:  # latency only, at a given offered rate
+                    run["throughput"] = {"flows_per_s": 2 * args.latency_rate, "flows": 0}
+                else:
+                    run["throughput"] = pipeline_throughput(
+                        args,
+                        bootstrap,
+                        tmp,
+                        rendered,
+                        workers,
+                        args.profile if workers == 1 else None,
+                    )
                 if "latency" not in args.skip:
                     run["latency"] = pipeline_latency(
                         args, bootstrap, tmp, frame, workers, run["throughput"]["flows_per_s"] / 2
