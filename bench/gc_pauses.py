@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def main() -> None:
     import run as bench
+
     from producers.replay import load_replay_frame
     from stream_ids.datasets import improved_csvs
     from stream_ids.records import parse_message
