@@ -736,7 +736,15 @@ def main() -> int:
 
         broker = LocalBroker(port=args.broker_port, data_dir=Path("/tmp/perf-broker"))
         log(f"starting the local broker on {broker.bootstrap}")
-        broker.start()
+        for attempt in range(3):  # the port may still be held by a broker that just stopped
+            try:
+                broker.start()
+                break
+            except Exception as error:  # BrokerError after the JVM exits
+                if attempt == 2:
+                    raise
+                log(f"broker did not start ({str(error)[:80]}); retrying in 10 s")
+                time.sleep(10)
         bootstrap = broker.bootstrap
     results: dict[str, Any] = {
         "machine": machine(),
