@@ -451,14 +451,11 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
             best = min(history["val_loss"])
             grid_results.append({**asdict(candidate), "val_loss": best})
             log(f"grid {asdict(candidate)} -> best val_loss {best:.5f}")
-        best_row = min(grid_results, key=lambda r: r["val_loss"])
-        hyper = Hyper(
-            **{
-                k: (tuple(v) if k == "filters" else v)
-                for k, v in best_row.items()
-                if k != "val_loss"
-            }
-        )
+        best_row: dict[str, Any] = min(grid_results, key=lambda r: r["val_loss"])
+        chosen: dict[str, Any] = {
+            k: (tuple(v) if k == "filters" else v) for k, v in best_row.items() if k != "val_loss"
+        }
+        hyper = Hyper(**chosen)
         log(f"grid choice: {asdict(hyper)}")
     with tempfile.TemporaryDirectory() as scratch:
         model, history = _fit_once(

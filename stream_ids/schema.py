@@ -24,7 +24,7 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]")
 
 
 def normalize_header(header: str) -> str:
-    """Lower-case ``header``, keep only ASCII letters and digits (``Flow Byts/s``: ``flowbytss``)."""
+    """Lower-case ``header`` and keep only ASCII letters and digits (``Flow Byts/s``)."""
     return _NON_ALNUM.sub("", header.strip().lower())
 
 

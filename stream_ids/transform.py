@@ -168,27 +168,31 @@ class FlowTransform:
     def transform_many(self, records: Any) -> np.ndarray:
         """Canonical flows (DataFrame, or list of mappings with feature keys + ``protocol``, or
         of ``{"features": {...}, "protocol": ...}`` records) -> float32 (n, n_outputs)."""
-        if not self.is_fitted:
-            raise ArtifactError("the transform is not fitted")
+        minimum, maximum = self._bounds()
         values, protocol = self._raw(records)
         prepared = self._prepare(values)
-        span = self.maximum - self.minimum
+        span = maximum - minimum
         span = np.where(span > 0, span, 1.0)
         with np.errstate(invalid="ignore"):
-            scaled = np.clip((prepared - self.minimum) / span, 0.0, 1.0)
-        scaled[:, self.maximum <= self.minimum] = 0.0
+            scaled = np.clip((prepared - minimum) / span, 0.0, 1.0)
+        scaled[:, maximum <= minimum] = 0.0
         out = np.empty((len(values), self.n_outputs), dtype=np.float32)
         out[:, : self.n_features] = scaled
         out[:, self.n_features :] = protocol_one_hot(protocol)
         return out
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted (minimum, maximum); refuses an unfitted transform."""
+        if self.minimum is None or self.maximum is None:
+            raise ArtifactError("the transform is not fitted")
+        return self.minimum, self.maximum
 
     def transform_one(self, record: Mapping[str, Any]) -> np.ndarray:
         return self.transform_many([record])[0]
 
     # -- persistence ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        if not self.is_fitted:
-            raise ArtifactError("the transform is not fitted")
+        minimum, maximum = self._bounds()
         return {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -196,8 +200,8 @@ class FlowTransform:
             "protocol_slots": list(PROTOCOL_SLOTS),
             "log1p": self.log1p,
             "nonfinite_rule": NONFINITE_RULE,
-            "minimum": [float(v) for v in self.minimum],
-            "maximum": [float(v) for v in self.maximum],
+            "minimum": [float(v) for v in minimum],
+            "maximum": [float(v) for v in maximum],
         }
 
     def canonical_json(self) -> bytes:

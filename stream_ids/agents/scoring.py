@@ -254,7 +254,7 @@ class BatchScorer:
                 self._batches = False
                 return None
             self._batches = BatchPublisher(producer)
-        return self._batches
+        return self._batches if isinstance(self._batches, BatchPublisher) else None
 
     async def publish(
         self,
