@@ -27,15 +27,10 @@ def print_metrics(metrics: dict[str, Any], title: str = "metrics") -> None:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in (
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "false_alarm_rate",
-        "roc_auc",
-        "average_precision",
-    ):
+    from stream_ids.metrics import METRIC_KEYS
+
+    # The scalar metrics; the confusion counts and n follow as their own rows.
+    for key in (name for name in METRIC_KEYS if name not in ("confusion", "n")):
         value = metrics.get(key)
         table.add_row(key, "null" if value is None else f"{value:.6f}")
     for key, value in metrics.get("confusion", {}).items():
