@@ -27,6 +27,8 @@ SPLIT_TOLERANCE = 1e-6
 TRANSFORM_FILE = "transform.json"
 MANIFEST_FILE = "manifest.json"
 BATCH = 4096
+# Batch sizes the worker runs once at start (see Scorer.warm_up): odd, small and large.
+WARM_UP_SIZES = (1, 2, 3, 5, 17, 130, 777, 2048)
 
 
 def shipped_model_dir() -> Path:
@@ -120,6 +122,23 @@ class Scorer:
         if self.split is None:
             raise RuntimeError("call enable_split() first")
         return self.split.score(encodings, lengths)
+
+    def warm_up(self, sizes: tuple[int, ...] = WARM_UP_SIZES) -> None:
+        """Run the serving path once per batch size in ``sizes`` before traffic arrives.
+
+        Keras' TensorFlow backend traces a new graph for each new batch shape until it
+        generalises (``reduce_retracing``), ~0.1-0.3 s each here; a worker that did this on its
+        first live batches stalled their verdicts (latency tails, docs/performance.md).
+        """
+        rng = np.random.default_rng(0)
+        for size in sizes:
+            flows = rng.random((size, self.n_inputs), dtype=np.float32)
+            if self.split is not None:
+                encodings = self.encode(flows)
+                windows = np.repeat(encodings[:, None, :], self.window, axis=1)
+                self.score_encoded(windows, np.full(size, self.window, dtype=np.int32))
+            else:
+                self.score_windows(np.repeat(flows[:, None, :], self.window, axis=1))
 
     @classmethod
     def load(cls, model_dir: str | PathLike[str] | None = None) -> Scorer:

@@ -168,8 +168,18 @@ class FlowTransform:
     def transform_many(self, records: Any) -> np.ndarray:
         """Canonical flows (DataFrame, or list of mappings with feature keys + ``protocol``, or
         of ``{"features": {...}, "protocol": ...}`` records) -> float32 (n, n_outputs)."""
-        minimum, maximum = self._bounds()
         values, protocol = self._raw(records)
+        return self.transform_arrays(values, protocol)
+
+    def transform_arrays(self, values: np.ndarray, protocol: np.ndarray) -> np.ndarray:
+        """The transform of (n, F) raw features in ``feature_names`` order and (n,) protocol.
+
+        :meth:`transform_many` ends here; the streaming worker, which already holds the feature
+        matrix, calls it directly (no DataFrame per batch: the frame cost more than the math).
+        """
+        minimum, maximum = self._bounds()
+        values = np.asarray(values, dtype=np.float64)
+        protocol = np.asarray(protocol, dtype=np.float64)
         prepared = self._prepare(values)
         span = maximum - minimum
         span = np.where(span > 0, span, 1.0)
