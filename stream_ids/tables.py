@@ -1,4 +1,4 @@
-"""Per-host window state: the last ``T - 1`` transformed flows of every source host.
+"""Per-host window state: each source host's recent flows, with where they came from.
 
 The state lives in a changelog-backed Faust table keyed by the host (the raw UTF-8 key bytes of
 ``flows``). The table uses the producer's partitioner for its changelog (``use_partitioner``):
@@ -7,12 +7,24 @@ so a host's state is written to the changelog partition with the number of the `
 partition that carries the host. On restart or rebalance the worker that gets ``flows``
 partition *p* restores changelog partition *p* and continues every host's sequence there.
 
-Values are raw bytes: the host's history as a C-ordered float32 array ``(k, W)``, ``k <= T - 1``,
-oldest first (exact, compact, no JSON round-off). With the split scorer (the shipped CNN-LSTM) a
-row is the flow's CNN encoding (``W = E = 64``), so a window costs one encoder pass for the new
-flow only, and the value starts with a tag naming the model that made the encodings
-(``enc1:<16 hex of the model's sha256>:``): state written by another model (or the older
-transformed-flow state, ``W = F``) is not reused, the host starts afresh.
+A value is a :class:`HostHistory`: the host's last flows as rows (with the split scorer, the
+shipped CNN-LSTM, a row is the flow's CNN encoding, so a window costs one encoder pass for the
+new flow only), each with its **source position** in ``flows`` (``offset << 20 | index`` of the
+flow inside its message) and the partition. Positions make redelivery exact: the changelog is
+written while a batch is processed and the batch's offsets are committed up to
+``broker_commit_interval`` later, so after a crash or a rebalance the restored state can already
+hold flows that Kafka delivers again. Kafka redelivers a partition contiguously from the
+committed offset, so when a host's first flow in a batch has a position at or before the last
+one in its state, every later entry is being redelivered too: the state is cut back to the
+flows before it and the redelivered flows are scored and applied again, exactly as in an
+uninterrupted run. For that the state keeps, besides the ``T - 1`` rows a window needs, every
+row at or after the partition's committed offset (at most :data:`MAX_KEPT` rows; when the
+committed offset is unknown, :data:`RESERVE` extra rows).
+
+Encoding (raw bytes, exact float32, no JSON round-off): ``tag`` (names the model that made the
+rows: state of another model, or an older encoding, is not reused and the host starts afresh),
+``b"h2"``, little-endian int32 partition and uint32 count, int64 positions, float32 rows
+``(count, W)`` C-ordered, oldest first.
 
 :func:`build_batch_windows` is the pure logic (no Faust): within one batch several flows of one
 host see each other in arrival order, after the history from the table.
@@ -20,8 +32,10 @@ host see each other in arrival order, after the history from the table.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,67 +44,145 @@ import numpy as np
 HOSTLESS = "unknown"
 HOSTLESS_KEY = HOSTLESS.encode()
 
+# A source position: the message offset shifted left, plus the flow's index in its message
+# (host micro-batches carry many flows per message).
+POSITION_SHIFT = 20
+# Rows kept beyond T - 1 when the partition's committed offset is unknown.
+RESERVE = 64
+# At most this many rows per host (~270 kB with 64-wide encodings: well under Kafka's 1 MB
+# message limit). A host with more flows than this between two commits is rebuilt from what is
+# kept if those flows are redelivered (its next windows can then be shorter than T).
+MAX_KEPT = 1024
+_FORMAT = b"h2"
+_HEADER = struct.Struct("<iI")
 
-def encode_history(history: np.ndarray, tag: bytes = b"") -> bytes:
-    return tag + np.ascontiguousarray(history, dtype=np.float32).tobytes()
+
+def source_position(offset: int, index: int = 0) -> int:
+    return (int(offset) << POSITION_SHIFT) | int(index)
 
 
-def decode_history(raw: bytes | None, n_features: int, tag: bytes = b"") -> np.ndarray:
-    if not raw or (tag and not raw.startswith(tag)):
-        return np.zeros((0, n_features), dtype=np.float32)
-    if tag:
-        raw = raw[len(tag) :]
-    if len(raw) % 4:
-        return np.zeros((0, n_features), dtype=np.float32)
-    values = np.frombuffer(raw, dtype=np.float32)
-    if values.size % n_features:
-        # A model with another feature count wrote this state: start the host afresh.
-        return np.zeros((0, n_features), dtype=np.float32)
-    return values.reshape(-1, n_features)
+@dataclass(frozen=True)
+class HostHistory:
+    """A host's recent flows: rows ``(k, W)`` float32 oldest first, their source positions."""
+
+    rows: np.ndarray
+    positions: np.ndarray
+    partition: int = -1
+
+    @classmethod
+    def empty(cls, width: int) -> HostHistory:
+        return cls(np.zeros((0, width), dtype=np.float32), np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def of(cls, rows: np.ndarray) -> HostHistory:
+        """Rows without a known source (positions -1): never treated as redelivered."""
+        rows = np.asarray(rows, dtype=np.float32)
+        return cls(rows, np.full(len(rows), -1, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def encode_history(history: HostHistory, tag: bytes = b"") -> bytes:
+    rows = np.ascontiguousarray(history.rows, dtype=np.float32)
+    positions = np.ascontiguousarray(history.positions, dtype="<i8")
+    header = _HEADER.pack(int(history.partition), len(rows))
+    return b"".join((tag, _FORMAT, header, positions.tobytes(), rows.tobytes()))
+
+
+def decode_history(raw: bytes | None, width: int, tag: bytes = b"") -> HostHistory:
+    """The stored history, or an empty one for missing, foreign or malformed state."""
+    prefix = tag + _FORMAT
+    if not raw or not raw.startswith(prefix) or len(raw) < len(prefix) + _HEADER.size:
+        return HostHistory.empty(width)
+    partition, count = _HEADER.unpack_from(raw, len(prefix))
+    start = len(prefix) + _HEADER.size
+    if len(raw) - start != count * (8 + 4 * width):
+        # another model's width (or a damaged value): start the host afresh
+        return HostHistory.empty(width)
+    positions = np.frombuffer(raw, dtype="<i8", count=count, offset=start).astype(np.int64)
+    rows = np.frombuffer(raw, dtype=np.float32, offset=start + 8 * count).reshape(count, width)
+    return HostHistory(rows, positions, partition)
+
+
+class BatchWindows(NamedTuple):
+    windows: np.ndarray  # (n, T, W), zero-padded at the front
+    lengths: np.ndarray  # (n,) real flows per window
+    updated: dict[bytes, HostHistory]  # every host's new state
+    redelivered: int  # flows found already in a host's state (applied again, not twice)
 
 
 def build_batch_windows(
     transformed: np.ndarray,
     hosts: Sequence[bytes],
-    histories: Mapping[bytes, np.ndarray],
+    histories: Mapping[bytes, HostHistory],
     window: int,
-) -> tuple[np.ndarray, np.ndarray, dict[bytes, np.ndarray]]:
+    positions: Sequence[int] | np.ndarray | None = None,
+    partitions: Sequence[int] | np.ndarray | None = None,
+    committed: Mapping[int, int] | None = None,
+) -> BatchWindows:
     """Windows for a batch of flows in arrival order.
 
-    ``transformed`` is (n, F); ``hosts[i]`` the key of flow *i*; ``histories`` each host's
-    earlier flows (k, F), oldest first. Returns ``windows`` (n, T, F) zero-padded at the front,
-    ``lengths`` (n,) the number of real flows in each window, and the new history of every host
-    in the batch (its last ``T - 1`` flows). The hostless key never keeps history.
+    ``transformed`` is (n, W); ``hosts[i]`` the key of flow *i*; ``histories`` each host's
+    stored state; ``positions``/``partitions`` where each flow came from (None: unknown, no
+    redelivery handling); ``committed`` each partition's committed offset (the next offset
+    Kafka would deliver after a restart), which bounds the rows kept. The hostless key never
+    keeps history.
     """
     transformed = np.asarray(transformed, dtype=np.float32)
     n, features = transformed.shape
     windows = np.zeros((n, window, features), dtype=np.float32)
     lengths = np.zeros(n, dtype=np.int32)
-    updated: dict[bytes, np.ndarray] = {}
-    keep = window - 1
+    updated: dict[bytes, HostHistory] = {}
+    redelivered = 0
+    need = window - 1
+    where = np.full(n, -1, dtype=np.int64) if positions is None else np.asarray(positions)
+    parts = np.full(n, -1, dtype=np.int64) if partitions is None else np.asarray(partitions)
     groups: dict[bytes, list[int]] = {}
     for index, host in enumerate(hosts):
         groups.setdefault(host, []).append(index)
     for host, indices in groups.items():
         rows = transformed[indices]
-        if host == HOSTLESS_KEY or keep == 0:
+        if host == HOSTLESS_KEY or need == 0:
             windows[indices, window - 1] = rows
             lengths[indices] = 1
             continue
-        history = histories.get(host)
-        if history is None:
-            history = np.zeros((0, features), dtype=np.float32)
-        history = history[len(history) - keep :] if len(history) > keep else history
-        sequence = np.concatenate([history, rows]) if len(history) else rows
-        offset = len(history)
+        history = histories.get(host) or HostHistory.empty(features)
+        partition, first = int(parts[indices[0]]), int(where[indices[0]])
+        if (
+            first >= 0
+            and len(history)
+            and history.partition == partition
+            and history.positions[-1] >= first
+        ):
+            # Redelivery: this flow and everything after it in the state is coming again.
+            cut = int(np.searchsorted(history.positions, first, side="left"))
+            redelivered += len(history) - cut
+            history = HostHistory(history.rows[:cut], history.positions[:cut], partition)
+        context = history.rows[len(history) - need :] if len(history) > need else history.rows
+        sequence = np.concatenate([context, rows]) if len(context) else rows
+        offset = len(context)
         for position, index in enumerate(indices):
             end = offset + position + 1
             start = max(0, end - window)
             part = sequence[start:end]
             windows[index, window - len(part) :] = part
             lengths[index] = len(part)
-        updated[host] = np.ascontiguousarray(sequence[-keep:])
-    return windows, lengths, updated
+        all_rows = np.concatenate([history.rows, rows]) if len(history) else rows
+        all_positions = np.concatenate([history.positions, where[indices].astype(np.int64)])
+        if committed is not None and partition in committed:
+            boundary = source_position(committed[partition])
+            uncommitted = len(all_positions) - int(np.searchsorted(all_positions, boundary))
+            keep = need + uncommitted
+        else:
+            keep = need + RESERVE
+        keep = min(keep, MAX_KEPT, len(all_rows))
+        updated[host] = HostHistory(
+            np.ascontiguousarray(all_rows[len(all_rows) - keep :]),
+            np.ascontiguousarray(all_positions[len(all_positions) - keep :]),
+            partition,
+        )
+    return BatchWindows(windows, lengths, updated, redelivered)
 
 
 def host_window_table(app: Any, name: str = "host-windows", partitions: int | None = None) -> Any:

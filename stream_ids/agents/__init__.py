@@ -6,15 +6,25 @@ statistics timer together and returns them as a :class:`WorkerParts`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaException
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+
+from stream_ids.agents.continuity import CHECK_S, HoleReader
 from stream_ids.agents.scoring import BatchScorer
 from stream_ids.app import create_app, worker_name
 from stream_ids.rolling import RollingStats
 from stream_ids.settings import Settings
 from stream_ids.tables import host_window_table
 from stream_ids.topics import Topics, declare_topics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,13 +49,117 @@ def build_worker(
     table = host_window_table(app, partitions=settings.topic_partitions)
     name = worker_name()
     stats = RollingStats(name)
-    batch_scorer = BatchScorer(model, table, topics, stats, metrics=metrics)
+    flows_topic = topics.flows.get_topic_name()
+
+    reader = HoleReader(settings.confluent_config(), flows_topic)
+
+    async def fill(partition: int, start: int, end: int) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        records = await loop.run_in_executor(None, reader.read, partition, start, end)
+        return [FilledEvent.of(record) for record in records]
+
+    async def lookup_committed(partitions: set[int]) -> dict[int, int]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, reader.committed, app.conf.id, partitions)
+        except KafkaException as error:  # unknown start: holes at the start go unseen
+            log.warning("committed offsets of partitions %s unknown: %s", sorted(partitions), error)
+            return {}
+
+    def ack_filled(messages: list[Any]) -> None:
+        # records the agent read itself: acked straight into Faust's consumer, so its commits
+        # cover the hole (take_events never saw them)
+        for message in messages:
+            message.acked = False
+            app.consumer.ack(message)
+
+    batch_scorer = BatchScorer(
+        model,
+        table,
+        topics,
+        stats,
+        metrics=metrics,
+        committed_offsets=committed_offsets_of(app, flows_topic),
+        fill=fill,
+        ack_filled=ack_filled,
+        lookup_committed=lookup_committed,
+    )
+
+    def reset_offset_guard(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # a rebalance moves partitions: positions this worker expected no longer hold
+        if batch_scorer.guard is not None:
+            batch_scorer.guard.reset()
+
+    app.on_partitions_assigned.connect(reset_offset_guard)
+
+    read_offsets = private_offsets_of(app, flows_topic, "_read_offset")
+
+    @app.timer(interval=CHECK_S)
+    async def fill_stalled_partitions() -> None:
+        await batch_scorer.fill_stalled(read_offsets())
+
     batch_size, within = settings.batch_size, settings.max_wait_s
 
     async def score_flows(stream: Any) -> None:
         async for events in stream.take_events(batch_size, within=within):
-            await batch_scorer.process(events)
+            await batch_scorer.process(events)  # acked by take_events once all is published
 
     agent = app.agent(topics.flows, name="stream_ids.score_flows")(score_flows)
     timer = register_stats_timer(app, topics, stats, settings.stats_interval_s, metrics)
     return WorkerParts(app, topics, table, batch_scorer, stats, agent, timer)
+
+
+def committed_offsets_of(app: Any, topic: str) -> Callable[[], dict[int, int]]:
+    """A snapshot function: partition -> committed offset of ``topic`` in this worker.
+
+    Faust keeps the offsets it committed (and read at assignment) only in its consumer's
+    private ``_committed_offset`` (TP -> next offset to deliver); there is no public accessor.
+    Unknown partitions are left out: the host state then keeps a fixed reserve of rows
+    (:data:`stream_ids.tables.RESERVE`).
+    """
+    return private_offsets_of(app, topic, "_committed_offset")
+
+
+def private_offsets_of(app: Any, topic: str, attribute: str) -> Callable[[], dict[int, int]]:
+    """partition -> offset from one of Faust's consumer's private TP -> offset maps.
+
+    ``_committed_offset`` (next offset to deliver after a restart) and ``_read_offset`` (the
+    last offset its fetch loop handed on) have no public accessor in faust-streaming 0.15.
+    """
+
+    def snapshot() -> dict[int, int]:
+        consumer = getattr(app, "_consumer", None)
+        offsets = getattr(consumer, attribute, None) or {}
+        return {
+            tp.partition: int(offset)
+            for tp, offset in list(offsets.items())
+            if tp.topic == topic and offset is not None
+        }
+
+    return snapshot
+
+
+class FilledEvent:
+    """A record the agent read from Kafka itself (a hole), shaped like a Faust event."""
+
+    filled = True
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    @classmethod
+    def of(cls, record: Any) -> FilledEvent:
+        _kind, timestamp = record.timestamp()
+        message = ConsumerMessage(
+            record.topic(),
+            record.partition(),
+            record.offset(),
+            timestamp / 1000.0,
+            0,
+            record.headers(),
+            record.key(),
+            record.value(),
+            None,
+            tp=TP(record.topic(), record.partition()),
+        )
+        return cls(message)

@@ -2,13 +2,19 @@
 
 For a batch taken with ``stream.take_events(batch_size, within=max_wait_s)``:
 
+0. events are admitted in offset order per partition; a hole left by Faust's recovery is
+   re-fetched (:class:`stream_ids.agents.continuity.OffsetGuard`);
 1. every message is validated (:func:`stream_ids.records.parse_message`); a bad one becomes one
    ``flows-dlq`` record (reason code, detail, base64 raw bytes and key, topic/partition/offset);
-2. the good flows' hosts' histories are read from the table (event loop thread);
+2. the good flows' hosts' histories are read from the table (event loop thread), with a
+   snapshot of the committed offsets of ``flows``;
 3. transform, window building (table history + earlier flows of the same host in the batch)
    and the model run in a single-thread executor, so the event loop never blocks. With a split
-   model (:meth:`stream_ids.scorer.Scorer.enable_split`) the table holds each host's last T-1
-   flow *encodings*: the encoder runs once per new flow, the LSTM head over the cached window;
+   model (:meth:`stream_ids.scorer.Scorer.enable_split`) the table holds each host's last flow
+   *encodings*: the encoder runs once per new flow, the LSTM head over the cached window. Each
+   flow carries its source position, so flows Kafka redelivers after a crash or rebalance
+   (already in the restored state) are scored with the window they had the first time
+   (:func:`stream_ids.tables.build_batch_windows`);
 4. each host's new history is written back to the table (one changelog record per host per
    batch), then one verdict per flow goes to ``verdicts`` and the attacks to ``alerts``;
 5. the batch's counts go to the worker's rolling statistics.
@@ -22,13 +28,15 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 import pandas as pd
 
+from stream_ids.agents.continuity import OffsetGuard
 from stream_ids.errors import InvalidRecordError
 from stream_ids.records import (
     FlowIn,
@@ -42,9 +50,11 @@ from stream_ids.rolling import Counts, RollingStats
 from stream_ids.schema import FEATURE_NAMES, is_benign_label
 from stream_ids.tables import (
     HOSTLESS_KEY,
+    HostHistory,
     build_batch_windows,
     decode_history,
     encode_history,
+    source_position,
 )
 from stream_ids.topics import Topics
 
@@ -53,6 +63,34 @@ log = logging.getLogger(__name__)
 # Flows per pipelined chunk of a batch: large enough that the model runs at its efficient
 # batch size (docs/performance.md: >= 512), small enough to overlap parsing and scoring.
 CHUNK_FLOWS = 2048
+
+
+def hold_back(events: list[Any]) -> None:
+    """Keep ``events`` from being acked until :func:`release`.
+
+    Faust commits an offset once its message is acked; ``Message.ack`` is a no-op for a message
+    already marked acked, so marking it here means the ``stream.take_events`` loop, which acks
+    every event of a batch when the batch is done *or abandoned*, never hands it to the
+    consumer's commit. (With ``stream_wait_empty`` off, nothing waits for such messages.)
+    """
+    for event in events:
+        event.message.acked = True
+
+
+def release(events: list[Any]) -> None:
+    """Undo :func:`hold_back`: the ``take_events`` loop's ack counts again."""
+    for event in events:
+        event.message.acked = False
+
+
+class Parsed(NamedTuple):
+    """The good flows of a chunk: records, host keys, feature matrix, source positions."""
+
+    flows: list[FlowIn]
+    keys: list[bytes]
+    matrix: np.ndarray
+    positions: np.ndarray  # (n,) int64 source positions (tables.source_position), -1 unknown
+    partitions: np.ndarray  # (n,) int64 ``flows`` partitions, -1 unknown
 
 
 class BatchScorer:
@@ -69,10 +107,16 @@ class BatchScorer:
         split: bool = True,
         batch_publish: bool = True,
         freeze_gc: bool = True,
+        committed_offsets: Callable[[], Mapping[int, int]] | None = None,
+        fill: Callable[[int, int, int], Awaitable[list[Any]]] | None = None,
+        ack_filled: Callable[[list[Any]], None] | None = None,
+        lookup_committed: Callable[[set[int]], Awaitable[dict[int, int]]] | None = None,
     ) -> None:
         self.model = model
         if split and getattr(model, "split", None) is None and hasattr(model, "enable_split"):
             model.enable_split()
+        if hasattr(model, "warm_up"):
+            model.warm_up()  # trace the model's batch shapes now, not on live flows
         if freeze_gc:
             # The loaded TensorFlow/Keras/Faust objects (~460k) are long-lived: move them out of
             # the collector's reach, or every full collection rescans them and stalls the event
@@ -92,6 +136,15 @@ class BatchScorer:
         self.model_version = str(model.model_version)
         self.flows_in = 0
         self.dead_letters = 0
+        self.redelivered = 0
+        # partition -> committed offset of ``flows`` (bounds the per-host state; see tables)
+        self.committed_offsets = committed_offsets
+        # in-order admission per partition; holes are read from Kafka (see continuity)
+        self.fill = fill
+        self.ack_filled = ack_filled
+        self.lookup_committed = lookup_committed
+        self.guard = OffsetGuard() if fill is not None else None
+        self.lock = asyncio.Lock()  # the agent and the stall timer both score batches
         # pipelining inside a batch (see process): target flows per chunk, running estimate
         self.chunk_flows = CHUNK_FLOWS
         self.flows_per_event = 1.0
@@ -99,12 +152,12 @@ class BatchScorer:
         self._batches: BatchPublisher | bool | None = None if batch_publish else False
 
     # -- validation ----------------------------------------------------------------------------
-    def split(
-        self, events: list[Any]
-    ) -> tuple[list[FlowIn], list[bytes], np.ndarray, list[tuple[bytes | None, dict[str, Any]]]]:
-        """(good flows, their host keys, their feature matrix, dead-letter (key, value) pairs)."""
+    def split(self, events: list[Any]) -> tuple[Parsed, list[tuple[bytes | None, dict[str, Any]]]]:
+        """The good flows (with keys, features and sources) and dead-letter (key, value) pairs."""
         flows: list[FlowIn] = []
         keys: list[bytes] = []
+        positions: list[int] = []
+        partitions: list[int] = []
         origins: list[tuple[Any, Any]] = []  # (message, raw) per good flow
         rejected: list[tuple[bytes | None, dict[str, Any]]] = []
 
@@ -133,10 +186,15 @@ class BatchScorer:
                     message.value,
                 )
                 continue
-            for flow, error, raw in parse_message(message.value, key, check=False):
+            offset = message.offset if message.offset is not None else -1
+            for index, (flow, error, raw) in enumerate(
+                parse_message(message.value, key, check=False)
+            ):
                 if flow is not None:
                     flows.append(flow)
                     keys.append(key)
+                    positions.append(source_position(offset, index) if offset >= 0 else -1)
+                    partitions.append(message.partition if message.partition is not None else -1)
                     origins.append((message, raw))
                 elif error is not None:
                     reject(message, error, raw)
@@ -151,39 +209,74 @@ class BatchScorer:
             good = ~bad
             flows = [flow for flow, ok in zip(flows, good.tolist(), strict=True) if ok]
             keys = [key for key, ok in zip(keys, good.tolist(), strict=True) if ok]
+            positions = [p for p, ok in zip(positions, good.tolist(), strict=True) if ok]
+            partitions = [p for p, ok in zip(partitions, good.tolist(), strict=True) if ok]
             matrix = matrix[good]
-        return flows, keys, matrix, rejected
+        parsed = Parsed(
+            flows, keys, matrix, np.asarray(positions, np.int64), np.asarray(partitions, np.int64)
+        )
+        return parsed, rejected
 
     # -- scoring (executor thread) -------------------------------------------------------------
+    @staticmethod
+    def transform_columns(transform: Any) -> list[int] | None:
+        """Column indices of the transform's features in FEATURE_NAMES (None: the same order)."""
+        names = list(transform.feature_names)
+        if names == list(FEATURE_NAMES):
+            return None
+        index = {name: position for position, name in enumerate(FEATURE_NAMES)}
+        return [index[name] for name in names]
+
     def compute(
         self,
-        flows: list[FlowIn],
-        keys: list[bytes],
-        matrix: np.ndarray,
-        histories: dict[bytes, np.ndarray],
-    ) -> tuple[np.ndarray, np.ndarray, dict[bytes, np.ndarray], float]:
+        parsed: Parsed,
+        histories: dict[bytes, HostHistory],
+        committed: Mapping[int, int] | None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[bytes, HostHistory], int, float]:
         started = time.perf_counter()
-        frame = pd.DataFrame(matrix, columns=list(FEATURE_NAMES))
-        frame["protocol"] = np.array(
-            [np.nan if flow.protocol is None else flow.protocol for flow in flows],
+        protocol = np.array(
+            [np.nan if flow.protocol is None else flow.protocol for flow in parsed.flows],
             dtype=np.float64,
         )
-        transformed = self.model.transform.transform_many(frame)
+        transform = self.model.transform
+        if hasattr(transform, "transform_arrays"):
+            columns = self.transform_columns(transform)
+            values = parsed.matrix if columns is None else parsed.matrix[:, columns]
+            transformed = transform.transform_arrays(values, protocol)
+        else:  # a transform without the array entry point (test doubles)
+            frame = pd.DataFrame(parsed.matrix, columns=list(FEATURE_NAMES))
+            frame["protocol"] = protocol
+            transformed = transform.transform_many(frame)
+        # one encoder pass for the batch's new flows (split model); the older ones come from
+        # the table
+        rows = self.model.encode(transformed) if self.split_scoring else transformed
+        batch = build_batch_windows(
+            rows,
+            parsed.keys,
+            histories,
+            self.window,
+            positions=parsed.positions,
+            partitions=parsed.partitions,
+            committed=committed,
+        )
         if self.split_scoring:
-            # one encoder pass for the batch's new flows; the older T-1 come from the table
-            encodings = self.model.encode(transformed)
-            windows, lengths, updated = build_batch_windows(encodings, keys, histories, self.window)
-            scores = self.model.score_encoded(windows, lengths)
+            scores = self.model.score_encoded(batch.windows, batch.lengths)
         else:
-            windows, lengths, updated = build_batch_windows(
-                transformed, keys, histories, self.window
-            )
-            scores = self.model.score_windows(windows)
-        return scores, lengths, updated, time.perf_counter() - started
+            scores = self.model.score_windows(batch.windows)
+        seconds = time.perf_counter() - started
+        return scores, batch.lengths, batch.updated, batch.redelivered, seconds
 
     # -- one batch -----------------------------------------------------------------------------
     async def process(self, events: list[Any]) -> None:
         """Score one batch of events; returns when every verdict/dead letter is published.
+
+        No event of the batch can be acked before this returns: ``stream.take_events`` acks its
+        batch in a ``finally`` that Faust also runs when it stops the stream, possibly while
+        the batch is still being scored; that committed flows that never got a verdict (a
+        graceful scale-in lost 243 flows). So every event is held back (:func:`hold_back`)
+        while the batch is scored and released when all its outcomes are published; the
+        ``take_events`` loop then acks them as usual. Records missing in front of an event (an
+        offset hole) are read from Kafka and scored first (:mod:`stream_ids.agents.continuity`).
 
         A large batch (host micro-batches carry ~30 flows per event) is cut into chunks of about
         ``chunk_flows`` flows and pipelined: while the executor scores chunk *i* (TensorFlow
@@ -191,55 +284,138 @@ class BatchScorer:
         Chunk *i + 1* reads the host table only after chunk *i*'s histories are written, so
         per-host order is the same as one big batch.
         """
+        async with self.lock:
+            hold_back(events)
+            filled: list[Any] = []
+            stale: list[Any] = []
+            try:
+                if self.guard is not None:
+                    committed = dict(self.committed_offsets() if self.committed_offsets else {})
+                    unknown = self.guard.unknown(events, committed)
+                    if unknown and self.lookup_committed is not None:
+                        # Faust has not read them yet (the first batch can come before its
+                        # seek to the committed offsets): without a start, a hole right at the
+                        # start would go unseen
+                        committed.update(await self.lookup_committed(unknown))
+                    holes = self.guard.holes(events, committed)
+                    if holes and self.fill is not None:
+                        events, filled = await self.with_filled(events, holes)
+                    events, stale = self.guard.admit(events, committed)
+                await self._process(events)
+            except BaseException:
+                # Cancelled (a stop) or failed mid-batch: nothing of the batch is acked, and
+                # the next batches start again from the committed offsets.
+                if self.guard is not None:
+                    self.guard.reset()
+                raise
+            if filled and self.ack_filled is not None:
+                self.ack_filled([event.message for event in filled])
+            # stale copies were scored already (or are committed): their ack is harmless and
+            # Faust's commit needs every offset acked
+            release([e for e in events + stale if not getattr(e, "filled", False)])
+
+    async def with_filled(
+        self, events: list[Any], holes: list[tuple[int, int, int]]
+    ) -> tuple[list[Any], list[Any]]:
+        """``events`` with each hole's records read from Kafka in front of the hole's end."""
+        inserts: dict[tuple[int, int], list[Any]] = {}
+        filled: list[Any] = []
+        for partition, start, end in holes:
+            records = await self.fill(partition, start, end) if self.fill is not None else []
+            log.warning(
+                "partition %d: offsets %d..%d never reached the agent; read %d of them from "
+                "Kafka",
+                partition,
+                start,
+                end - 1,
+                len(records),
+            )
+            inserts[(partition, end)] = records
+            filled.extend(records)
+        merged: list[Any] = []
+        for event in events:
+            records = inserts.pop((event.message.partition, event.message.offset), [])
+            if records:
+                merged.extend(records)
+            merged.append(event)
+        hold_back(filled)
+        if self.guard is not None:
+            self.guard.filled += len(filled)
+        return merged, filled
+
+    async def fill_stalled(self, read: Mapping[int, int]) -> None:
+        """Read and score what partitions read but silent never delivered (a timer)."""
+        if self.guard is None or self.fill is None:
+            return
+        committed = self.committed_offsets() if self.committed_offsets is not None else {}
+        for partition, start, end in self.guard.stalled(read, committed):
+            records = await self.fill(partition, start, end)
+            log.warning(
+                "partition %d: read %d records of offsets %d..%d from Kafka",
+                partition,
+                len(records),
+                start,
+                end - 1,
+            )
+            if records:
+                await self.process(records)
+                if self.ack_filled is not None:
+                    self.ack_filled([event.message for event in records])
+
+    async def _process(self, events: list[Any]) -> None:
         step = max(1, int(self.chunk_flows / self.flows_per_event))
-        running: tuple[asyncio.Future[Any], list[FlowIn], list[bytes]] | None = None
+        running: tuple[asyncio.Future[Any], Parsed] | None = None
         for start in range(0, len(events), step):
             part = events[start : start + step]
             parsed = await self.validate(part)  # overlaps the running chunk's scoring
-            if parsed[0]:
-                self.flows_per_event = 0.5 * self.flows_per_event + 0.5 * len(parsed[0]) / len(part)
+            if parsed.flows:
+                self.flows_per_event = 0.5 * self.flows_per_event + 0.5 * len(parsed.flows) / len(
+                    part
+                )
             if running is not None:
                 done = await self.finish_scoring(running)
-                running = self.start_scoring(*parsed) if parsed[0] else None
+                running = self.start_scoring(parsed) if parsed.flows else None
                 await self.publish(*done)  # overlaps the next chunk's scoring
-            elif parsed[0]:
-                running = self.start_scoring(*parsed)
+            elif parsed.flows:
+                running = self.start_scoring(parsed)
         if running is not None:
             await self.publish(*(await self.finish_scoring(running)))
 
-    async def validate(self, events: list[Any]) -> tuple[list[FlowIn], list[bytes], np.ndarray]:
-        flows, keys, matrix, rejected = self.split(events)
-        self.flows_in += len(flows) + len(rejected)
+    async def validate(self, events: list[Any]) -> Parsed:
+        parsed, rejected = self.split(events)
+        self.flows_in += len(parsed.flows) + len(rejected)
         if self.metrics is not None:
-            self.metrics.count_consumed(len(flows) + len(rejected))
+            self.metrics.count_consumed(len(parsed.flows) + len(rejected))
         for key, record in rejected:
             await self.topics.dead_letter.send(key=key, value=orjson.dumps(record))
             if self.metrics is not None:
                 self.metrics.count_dead_letter(record["reason"])
         self.dead_letters += len(rejected)
-        return flows, keys, matrix
+        return parsed
 
-    def start_scoring(
-        self, flows: list[FlowIn], keys: list[bytes], matrix: np.ndarray
-    ) -> tuple[asyncio.Future[Any], list[FlowIn], list[bytes]]:
+    def start_scoring(self, parsed: Parsed) -> tuple[asyncio.Future[Any], Parsed]:
         histories = {}
-        for key in set(keys):
+        for key in set(parsed.keys):
             if key != HOSTLESS_KEY:
                 raw = self.table.get(key)
                 if raw:
                     histories[key] = decode_history(raw, self.n_features, self.state_tag)
+        committed = self.committed_offsets() if self.committed_offsets is not None else None
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, self.compute, flows, keys, matrix, histories)
-        return future, flows, keys
+        future = loop.run_in_executor(self.executor, self.compute, parsed, histories, committed)
+        return future, parsed
 
     async def finish_scoring(
-        self, running: tuple[asyncio.Future[Any], list[FlowIn], list[bytes]]
+        self, running: tuple[asyncio.Future[Any], Parsed]
     ) -> tuple[list[FlowIn], list[bytes], np.ndarray, np.ndarray, float]:
-        future, flows, keys = running
-        scores, lengths, updated, seconds = await future
+        future, parsed = running
+        scores, lengths, updated, redelivered, seconds = await future
         for key, history in updated.items():
             self.table[key] = encode_history(history, self.state_tag)
-        return flows, keys, scores, lengths, seconds
+        if redelivered:
+            self.redelivered += redelivered
+            log.info("%d redelivered flows scored again with their original windows", redelivered)
+        return parsed.flows, parsed.keys, scores, lengths, seconds
 
     def batch_publisher(self) -> BatchPublisher | None:
         """The record-batch publisher over the app's aiokafka producer (None: per-message sends)."""

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from stream_ids.datasets import improved_csvs
 from stream_ids.loader import load_flows
 from stream_ids.sequences import make_windows
-from stream_ids.tables import build_batch_windows, decode_history, encode_history
+from stream_ids.tables import HostHistory, build_batch_windows, decode_history, encode_history
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_streamed_encoding_state_equals_offline_scores(scorer, real) -> None:
             if key in state
         }
         encodings = scorer.encode(transformed[start : start + 512])
-        windows, lengths, updated = build_batch_windows(
+        windows, lengths, updated, _ = build_batch_windows(
             encodings, batch_keys, histories, scorer.window
         )
         scores.append(scorer.score_encoded(windows, lengths))
@@ -73,13 +73,13 @@ def test_streamed_encoding_state_equals_offline_scores(scorer, real) -> None:
 
 
 def test_state_of_another_model_is_not_reused(scorer) -> None:
-    history = np.ones((3, scorer.state_width), dtype=np.float32)
+    history = HostHistory.of(np.ones((3, scorer.state_width), dtype=np.float32))
     raw = encode_history(history, scorer.state_tag)
-    assert np.array_equal(decode_history(raw, scorer.state_width, scorer.state_tag), history)
-    assert decode_history(raw, scorer.state_width, b"enc1:0000000000000000:").shape[0] == 0
-    assert (
-        decode_history(encode_history(history), scorer.state_width, scorer.state_tag).shape[0] == 0
+    assert np.array_equal(
+        decode_history(raw, scorer.state_width, scorer.state_tag).rows, history.rows
     )
+    assert len(decode_history(raw, scorer.state_width, b"enc1:0000000000000000:")) == 0
+    assert len(decode_history(encode_history(history), scorer.state_width, scorer.state_tag)) == 0
 
 
 @pytest.mark.parametrize("chunk_flows", [1, 2, 3, 5, 4096])

@@ -14,17 +14,27 @@ from stream_ids.rolling import Counts, RollingStats
 from stream_ids.sequences import make_windows
 from stream_ids.tables import (
     HOSTLESS_KEY,
+    MAX_KEPT,
+    RESERVE,
+    HostHistory,
     build_batch_windows,
     decode_history,
     encode_history,
+    source_position,
 )
 
 
 def test_history_bytes_round_trip() -> None:
-    history = np.arange(12, dtype=np.float32).reshape(4, 3)
-    assert np.array_equal(decode_history(encode_history(history), 3), history)
-    assert decode_history(None, 3).shape == (0, 3)
-    assert decode_history(b"\x00" * 8, 3).shape == (0, 3)  # another model's state: start afresh
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    history = HostHistory(rows, np.array([5, 9, 1 << 40, 7 << 20], dtype=np.int64), 3)
+    back = decode_history(encode_history(history, b"tag:"), 3, b"tag:")
+    assert np.array_equal(back.rows, rows) and back.partition == 3
+    assert back.positions.tolist() == history.positions.tolist()
+    assert len(decode_history(None, 3)) == 0
+    assert len(decode_history(b"\x00" * 8, 3)) == 0  # not our format: start afresh
+    assert len(decode_history(encode_history(history, b"tag:"), 3, b"other:")) == 0
+    assert len(decode_history(encode_history(history), 4)) == 0  # another width
+    assert len(decode_history(encode_history(history)[:-1], 3)) == 0  # truncated
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 7, 50])
@@ -34,23 +44,88 @@ def test_batches_equal_offline_windows(batch_size: int) -> None:
     values = rng.random((n, 3), dtype=np.float32) + 0.01
     hosts = [rng.choice([b"a", b"b", b"c"]) for _ in range(n)]
     expected, mask = make_windows(values, [h.decode() for h in hosts], np.arange(n), window)
-    state: dict[bytes, np.ndarray] = {}
+    state: dict[bytes, HostHistory] = {}
     got, lengths = [], []
     for start in range(0, n, batch_size):
-        w, length, updated = build_batch_windows(
+        w, length, updated, redelivered = build_batch_windows(
             values[start : start + batch_size], hosts[start : start + batch_size], state, window
         )
+        assert redelivered == 0
         state.update({h: decode_history(encode_history(v), 3) for h, v in updated.items()})
         got.append(w)
         lengths.append(length)
     assert np.array_equal(np.concatenate(got), expected)
     assert np.array_equal(np.concatenate(lengths), mask.sum(axis=1))
-    assert all(len(v) <= window - 1 for v in state.values())
+    assert all(len(v) <= window - 1 + RESERVE for v in state.values())
+
+
+def _stream(values, hosts, window, batches, state, committed=None):
+    """Score ``batches`` (lists of flow indices, positions = index) through ``state``."""
+    windows = {}
+    redelivered = 0
+    for batch in batches:
+        result = build_batch_windows(
+            values[batch],
+            [hosts[i] for i in batch],
+            state,
+            window,
+            positions=[source_position(i) for i in batch],
+            partitions=[0] * len(batch),
+            committed=None if committed is None else {0: committed(batch)},
+        )
+        state.update({h: decode_history(encode_history(v), 3) for h, v in result.updated.items()})
+        redelivered += result.redelivered
+        for row, index in enumerate(batch):
+            windows.setdefault(index, []).append(result.windows[row])
+    return windows, redelivered
+
+
+@pytest.mark.parametrize("with_committed", [False, True])
+def test_redelivered_flows_get_their_first_windows_and_the_sequence_continues(
+    with_committed: bool,
+) -> None:
+    """A crash after the changelog was written but before the offsets were committed."""
+    rng = np.random.default_rng(1)
+    n, window, batch_size = 400, 5, 40
+    values = rng.random((n, 3), dtype=np.float32) + 0.01
+    hosts = [rng.choice([b"a", b"b", b"c", b"d"]) for _ in range(n)]
+    expected, _ = make_windows(values, [h.decode() for h in hosts], np.arange(n), window)
+    batches = [list(range(s, min(n, s + batch_size))) for s in range(0, n, batch_size)]
+    # committed offset seen while scoring batch k: the start of batch k - 1 (commits lag)
+    committed = (lambda batch: max(0, batch[0] - batch_size)) if with_committed else None
+    state: dict[bytes, HostHistory] = {}
+    first, _ = _stream(values, hosts, window, batches[:6], state, committed)
+    # crash: the changelog holds batches 0-5, the offsets were committed up to batch 4's start
+    restored = {h: decode_history(encode_history(v), 3) for h, v in state.items()}
+    again, redelivered = _stream(values, hosts, window, batches[4:], restored, committed)
+    assert redelivered == 2 * batch_size  # batches 4 and 5 were already in the state
+    for index in range(n):
+        for seen in first.get(index, []) + again.get(index, []):
+            assert np.array_equal(seen, expected[index]), index
+    if with_committed:  # only the uncommitted rows (and T - 1 before them) are kept
+        assert max(len(v) for v in restored.values()) <= window - 1 + 2 * batch_size
+
+
+def test_redelivery_beyond_the_kept_rows_shortens_windows_only() -> None:
+    """More redelivered flows of one host than :data:`MAX_KEPT`: windows start shorter."""
+    n, window = MAX_KEPT + 50, 3
+    values = np.arange(1, n + 1, dtype=np.float32)[:, None].repeat(3, axis=1)
+    hosts = [b"busy"] * n
+    state: dict[bytes, HostHistory] = {}
+    nothing_committed = lambda batch: 0  # noqa: E731 - a one-line stand-in for the consumer
+    _stream(values, hosts, window, [list(range(n))], state, nothing_committed)
+    assert len(state[b"busy"]) == MAX_KEPT  # flows 50 .. n-1
+    again, redelivered = _stream(values, hosts, window, [list(range(10, n))], state)
+    assert redelivered == MAX_KEPT
+    expected, _ = make_windows(values, ["busy"] * n, np.arange(n), window)
+    # flows 10 and 11 lost their older context (9 and 8 were dropped); the rest are whole
+    assert again[10][0][:2].sum() == 0 and again[11][0][0].sum() == 0
+    assert all(np.array_equal(again[i][0], expected[i]) for i in range(12, n))
 
 
 def test_hostless_flows_keep_no_history() -> None:
     values = np.ones((3, 2), dtype=np.float32)
-    windows, lengths, updated = build_batch_windows(values, [HOSTLESS_KEY] * 3, {}, 3)
+    windows, lengths, updated, _ = build_batch_windows(values, [HOSTLESS_KEY] * 3, {}, 3)
     assert lengths.tolist() == [1, 1, 1] and updated == {}
     assert not windows[:, :2].any()
 
@@ -109,7 +184,8 @@ def test_batch_scorer_one_outcome_per_record_and_host_order() -> None:
     assert reasons == ["invalid_json", "key_mismatch", "key_mismatch"]
     assert [v["window_length"] for v in verdicts] == [1, 1, 2, 2, 3, 3]
     assert {key for key in table} == {b"10.0.0.0", b"10.0.0.1"}
-    assert len(decode_history(table[b"10.0.0.0"], 3)) == 3  # T - 1
+    # T - 1 rows plus the reserve for redelivery (no committed offsets known here)
+    assert len(decode_history(table[b"10.0.0.0"], 3)) == 3
     # scores equal the offline windows of the same flows
     model = FakeModel()
     transformed = model.transform.transform_many(good)
@@ -135,6 +211,7 @@ def test_agent_in_faust_test_context() -> None:
     for topic in (parts.topics.verdicts, parts.topics.alerts, parts.topics.dead_letter):
         topic.send = (lambda name: (lambda **kw: _record(sent, name, **kw)))(topic.get_topic_name())
     parts.scorer.table = {}  # the changelog producer is not running in a test context
+    parts.scorer.lookup_committed = None  # no broker to ask for committed offsets
 
     async def run() -> None:
         async with parts.agent.test_context() as agent:
