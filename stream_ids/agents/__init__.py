@@ -59,9 +59,12 @@ def build_worker(
         return [FilledEvent.of(record) for record in records]
 
     async def lookup_committed(partitions: set[int]) -> dict[int, int]:
+        # every partition in one round trip: only the first batches after a (re)start ask,
+        # and each call is a pause for the batch that makes it
+        wanted = partitions | set(range(settings.topic_partitions))
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(None, reader.committed, app.conf.id, partitions)
+            return await loop.run_in_executor(None, reader.committed, app.conf.id, wanted)
         except KafkaException as error:  # unknown start: holes at the start go unseen
             log.warning("committed offsets of partitions %s unknown: %s", sorted(partitions), error)
             return {}
@@ -86,9 +89,24 @@ def build_worker(
     )
 
     def reset_offset_guard(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # a rebalance moves partitions: positions this worker expected no longer hold
-        if batch_scorer.guard is not None:
-            batch_scorer.guard.reset()
+        # a rebalance moves partitions: positions this worker expected no longer hold. The
+        # new start offsets are asked for now, before the first batch arrives (asking from the
+        # first batch held it ~1 s: the latency tail of a fresh worker, docs/performance.md)
+        guard = batch_scorer.guard
+        if guard is not None:
+            guard.reset()
+            generation = guard.generation
+            task = asyncio.ensure_future(prefetch_starts(generation))
+            prefetches.add(task)
+            task.add_done_callback(prefetches.discard)
+
+    prefetches: set[asyncio.Future[None]] = set()
+
+    async def prefetch_starts(generation: int) -> None:
+        guard = batch_scorer.guard
+        starts = await lookup_committed(set())
+        if guard is not None and guard.generation == generation:
+            guard.start_at(starts)
 
     app.on_partitions_assigned.connect(reset_offset_guard)
 

@@ -54,6 +54,7 @@ class OffsetGuard:
         self.expected: dict[int, int] = {}
         self.last_seen: dict[int, float] = {}
         self.since_reset = clock()
+        self.generation = 0  # bumped by reset(): answers for an older assignment are dropped
         self.dropped_stale = 0
         self.filled = 0
         self.gaps_accepted = 0
@@ -63,6 +64,12 @@ class OffsetGuard:
         self.expected.clear()
         self.last_seen.clear()
         self.since_reset = self.clock()
+        self.generation += 1
+
+    def start_at(self, offsets: Mapping[int, int]) -> None:
+        """Expect these partitions (not seen yet) to start at these offsets."""
+        for partition, offset in offsets.items():
+            self.expected.setdefault(partition, offset)
 
     def unknown(self, events: list[Any], committed: Mapping[int, int]) -> set[int]:
         """Partitions in ``events`` with no expected offset yet (ask Kafka for their start)."""
@@ -171,6 +178,7 @@ class HoleReader:
         self.topic = topic
         self.timeout_s = timeout_s
         self._consumer: Any = None
+        self._group_consumer: Any = None
 
     def read(self, partition: int, start: int, end: int) -> list[Any]:
         """Records ``start <= offset < end`` of ``partition`` (fewer if the log lacks some)."""
@@ -211,27 +219,29 @@ class HoleReader:
         """The group's committed offset per partition (the log start where it has none)."""
         from confluent_kafka import Consumer, TopicPartition
 
-        # never subscribes, so it never joins the group: it only asks the coordinator
-        consumer = Consumer({**self.config, "group.id": group, "enable.auto.commit": False})
-        try:
-            found = consumer.committed(
-                [TopicPartition(self.topic, partition) for partition in sorted(partitions)],
-                timeout=10,
+        if self._group_consumer is None:
+            # never subscribes, so it never joins the group: it only asks the coordinator
+            self._group_consumer = Consumer(
+                {**self.config, "group.id": group, "enable.auto.commit": False}
             )
-            offsets: dict[int, int] = {}
-            for tp in found:
-                if tp.offset >= 0:
-                    offsets[tp.partition] = tp.offset
-                else:  # nothing committed: the worker starts at the earliest offset
-                    low, _high = consumer.get_watermark_offsets(
-                        TopicPartition(self.topic, tp.partition), timeout=10
-                    )
-                    offsets[tp.partition] = low
-            return offsets
-        finally:
-            consumer.close()
+        consumer = self._group_consumer
+        found = consumer.committed(
+            [TopicPartition(self.topic, partition) for partition in sorted(partitions)],
+            timeout=10,
+        )
+        offsets: dict[int, int] = {}
+        for tp in found:
+            if tp.offset >= 0:
+                offsets[tp.partition] = tp.offset
+            else:  # nothing committed: the worker starts at the earliest offset
+                low, _high = consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, tp.partition), timeout=10
+                )
+                offsets[tp.partition] = low
+        return offsets
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        for consumer in (self._consumer, self._group_consumer):
+            if consumer is not None:
+                consumer.close()
+        self._consumer = self._group_consumer = None
