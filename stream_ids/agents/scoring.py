@@ -2,8 +2,9 @@
 
 For a batch taken with ``stream.take_events(batch_size, within=max_wait_s)``:
 
-0. events are admitted in offset order per partition; a hole left by Faust's recovery is
-   re-fetched (:class:`stream_ids.agents.continuity.OffsetGuard`);
+0. events are held back from Faust's ack until the batch is done, and admitted in offset
+   order per partition; a hole left by Faust's recovery is read from Kafka and scored first
+   (:mod:`stream_ids.agents.continuity`);
 1. every message is validated (:func:`stream_ids.records.parse_message`); a bad one becomes one
    ``flows-dlq`` record (reason code, detail, base64 raw bytes and key, topic/partition/offset);
 2. the good flows' hosts' histories are read from the table (event loop thread), with a
@@ -15,9 +16,10 @@ For a batch taken with ``stream.take_events(batch_size, within=max_wait_s)``:
    flow carries its source position, so flows Kafka redelivers after a crash or rebalance
    (already in the restored state) are scored with the window they had the first time
    (:func:`stream_ids.tables.build_batch_windows`);
-4. each host's new history is written back to the table (one changelog record per host per
-   batch), then one verdict per flow goes to ``verdicts`` and the attacks to ``alerts``;
-5. the batch's counts go to the worker's rolling statistics.
+4. one verdict per flow goes to ``verdicts`` and the attacks to ``alerts``; each host's new
+   history is written back to the table once per batch (one changelog record per host);
+5. the batch's counts go to the worker's rolling statistics, and its events are released for
+   the ``take_events`` loop to ack (the offsets commit).
 
 Every input flow therefore ends as exactly one verdict or exactly one dead-letter record.
 """
