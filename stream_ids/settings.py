@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     app_id: str = "stream-ids"
     model_dir: Path | None = None  # None: the model shipped inside the package
     batch_size: int = Field(default=512, ge=1)
-    max_wait_s: float = Field(default=0.05, gt=0)
+    # 0.02 s: half-load latency p50 ~90 ms / p99 ~230-330 ms vs 0.05 s ~160 / 300-430 ms
+    # (bench/run.py --latency-rate, docs/performance.md section 7)
+    max_wait_s: float = Field(default=0.02, gt=0)
     stats_interval_s: float = Field(default=2.0, gt=0)
     web_port: int = Field(default=6066, ge=0, le=65535)
     # Prometheus /metrics of a worker (STREAM_IDS_METRICS_PORT); 0 disables it.
