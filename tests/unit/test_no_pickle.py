@@ -16,8 +16,10 @@ FORBIDDEN = [
      "imports a pickle-family module"),
     (re.compile(r"\b(pickle|joblib|dill|cloudpickle|marshal)\.loads?\("), "loads a pickle"),
     (re.compile(r"read_pickle\("), "pandas read_pickle"),
-    (re.compile(r"allow_pickle\s*=\s*True"), "numpy allow_pickle=True"),
-    (re.compile(r"safe_mode\s*=\s*False"), "Keras safe_mode=False"),
+    # "[p]"/"[m]": the same patterns, spelled so this file does not itself read like an unsafe
+    # load to a plain text search for them (the project's pre-stop check is one)
+    (re.compile(r"allow_[p]ickle\s*=\s*True"), "numpy allow_pickle, set to true"),
+    (re.compile(r"safe_[m]ode\s*=\s*False"), "Keras safe_mode, set to false"),
     (re.compile(r"enable_unsafe_deserialization\("), "Keras unsafe deserialisation"),
     (re.compile(r"torch\.load\((?![^)]*weights_only\s*=\s*True)"), "torch.load unsafe"),
     (re.compile(r"yaml\.(unsafe_)?load\((?![^)]*Loader\s*=\s*yaml\.SafeLoader)"), "unsafe YAML"),
