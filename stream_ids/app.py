@@ -94,7 +94,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "datadir": str(settings.data_dir / settings.app_id),
         "producer_linger_ms": 5,
         "producer_max_batch_size": 1 << 20,
-        "producer_compression_type": "lz4" if _has_lz4() else None,
+        "producer_compression_type": producer_compression(settings.compression),
         "broker_commit_every": 10_000,
         "broker_commit_interval": 0.05,  # a crash repeats ~this much (docs/reliability.md)
         "stream_buffer_maxsize": 16_384,
@@ -114,9 +114,18 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
     return faust.App(settings.app_id, autodiscover=False, **config)
 
 
-def _has_lz4() -> bool:
-    try:
-        import cramjam  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def producer_compression(name: str) -> str | None:
+    """The aiokafka ``compression_type`` for a ``Settings.compression`` name.
+
+    aiokafka compresses lz4, snappy and zstd through cramjam (a dependency); without it the
+    worker would fail at its first send, so it falls back to no compression with a warning.
+    """
+    if name == "none":
+        return None
+    if name != "gzip":
+        try:
+            import cramjam  # noqa: F401
+        except ImportError:
+            logging.getLogger(__name__).warning("cramjam missing: %s compression is off", name)
+            return None
+    return name
