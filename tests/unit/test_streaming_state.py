@@ -7,6 +7,8 @@ import asyncio
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from streaming_fakes import FakeModel, event, fake_topics, flow, message
 
 from stream_ids.agents.scoring import BatchScorer
@@ -245,3 +247,38 @@ def test_batch_range_rules_go_to_dead_letter_with_reason() -> None:
     assert [v["flow_id"] for _, v in topics.verdicts.sent] == ["g"]
     dead = [(v["offset"], v["reason"]) for _, v in topics.dead_letter.sent]
     assert sorted(dead) == [(0, "negative_value"), (1, "out_of_range")]
+
+
+def _reference_windows(values, hosts, histories, window):
+    """Windows the straightforward way, one flow at a time (the old per-flow loop)."""
+    seen = {host: list(h.rows[max(0, len(h) - (window - 1)) :]) for host, h in histories.items()}
+    windows = np.zeros((len(values), window, values.shape[1]), dtype=np.float32)
+    lengths = np.zeros(len(values), dtype=np.int32)
+    for index, (row, host) in enumerate(zip(values, hosts, strict=True)):
+        earlier = [] if host == HOSTLESS_KEY or window == 1 else seen.setdefault(host, [])
+        part = (earlier + [row])[-window:]
+        windows[index, window - len(part) :] = part
+        lengths[index] = len(part)
+        if host != HOSTLESS_KEY and window > 1:
+            earlier.append(row)
+    return windows, lengths
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    window=st.integers(1, 6),
+    hosts=st.lists(st.sampled_from([b"a", b"b", b"c", HOSTLESS_KEY]), min_size=0, max_size=40),
+    stored=st.dictionaries(st.sampled_from([b"a", b"b"]), st.integers(0, 9), max_size=2),
+)
+def test_vectorised_windows_equal_per_flow_loop(window, hosts, stored) -> None:
+    rng = np.random.default_rng(len(hosts) * 7 + window)
+    values = rng.random((len(hosts), 3), dtype=np.float32) + 0.01
+    histories = {
+        host: HostHistory.of(rng.random((count, 3), dtype=np.float32) + 0.01)
+        for host, count in stored.items()
+    }
+    result = build_batch_windows(values, hosts, histories, window)
+    expected, lengths = _reference_windows(values, hosts, histories, window)
+    assert result.windows.shape == (len(hosts), window, 3)
+    assert np.array_equal(result.windows, expected)
+    assert np.array_equal(result.lengths, lengths)
