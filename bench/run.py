@@ -229,28 +229,31 @@ class Rendered:
     def __init__(self, frame: Any, flows: int, host_batch: int, flush_every: int, run: str) -> None:
         import orjson
 
-        from producers.replay import flow_object, prepare
-        from stream_ids.records import SCHEMA_BATCH
+        from producers.replay import columns_message, flow_object, flow_timestamp, prepare
 
         prepared = prepare(frame)
         self.keys: list[bytes] = []
         self.values: list[bytes] = []
         self.first: list[int] = []  # index of the message's first flow (for pacing)
         self.last: list[int] = []
-        pending: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        # host -> [(sent index, (row, flow id, timestamp, produced_at))]
+        pending: dict[str, list[tuple[int, tuple[int, str, float, float]]]] = {}
 
-        def emit(host: str, group: list[tuple[int, dict[str, Any]]]) -> None:
+        def emit(host: str, group: list[tuple[int, tuple[int, str, float, float]]]) -> None:
+            # the same wire messages as `replay --host-batch` (schema 3), or schema 1
             if host_batch == 1:
-                value = orjson.dumps(group[0][1])
-            else:
+                index, flow_id, _, _ = group[0][1]
                 value = orjson.dumps(
-                    {"schema": SCHEMA_BATCH, "src_ip": host, "flows": [obj for _, obj in group]}
+                    flow_object(prepared, index, flow_id, self.shift_of[flow_id], PLACEHOLDER)
                 )
+            else:
+                value = columns_message(prepared, host, [flow for _, flow in group])
             self.keys.append(host.encode())
             self.values.append(value)
             self.first.append(group[0][0])
             self.last.append(group[-1][0])
 
+        self.shift_of: dict[str, float] = {}
         sent = 0
         loop = 0
         while sent < flows:
@@ -258,14 +261,15 @@ class Rendered:
             for index in range(prepared.n):
                 if sent >= flows:
                     break
-                obj = flow_object(prepared, index, f"{run}-{loop}-{index}", shift, PLACEHOLDER)
-                host = obj["src_ip"]
+                flow_id = f"{run}-{loop}-{index}"
+                host = prepared.src_ip[index]
+                stamp = flow_timestamp(prepared, index, shift, PLACEHOLDER)
                 if host_batch == 1:
-                    emit(host, [(sent, obj)])
+                    self.shift_of[flow_id] = shift
+                    emit(host, [(sent, (index, flow_id, stamp, PLACEHOLDER))])
                 else:
-                    del obj["schema"]
                     group = pending.setdefault(host, [])
-                    group.append((sent, obj))
+                    group.append((sent, (index, flow_id, stamp, PLACEHOLDER)))
                     if len(group) >= host_batch:
                         emit(host, pending.pop(host))
                 sent += 1
@@ -273,6 +277,7 @@ class Rendered:
                     for name in list(pending):
                         emit(name, pending.pop(name))
             loop += 1
+        self.shift_of.clear()
         for name in list(pending):
             emit(name, pending.pop(name))
         order = np.argsort(np.asarray(self.last), kind="stable")
@@ -622,7 +627,7 @@ def latency_timeline(produced: np.ndarray, latency: np.ndarray) -> list[dict[str
             rows.append(
                 {
                     "second": index,
-                    "flows": int(len(part)),
+                    "flows": len(part),
                     "p50_ms": float(np.percentile(part, 50)),
                     "p99_ms": float(np.percentile(part, 99)),
                     "max_ms": float(part.max()),

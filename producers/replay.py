@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from stream_ids.records import SCHEMA_BATCH, SCHEMA_FLOW
+from stream_ids.records import SCHEMA_COLUMNS, SCHEMA_FLOW, encode_number
 from stream_ids.schema import FEATURE_NAMES
 from stream_ids.settings import Settings
 from stream_ids.tables import HOSTLESS
@@ -182,8 +182,7 @@ def _feature_dict(row: list[float], finite: bool) -> dict[str, Any]:
 def flow_object(
     prepared: PreparedFlows, index: int, flow_id: str, shift: float, now: float
 ) -> dict[str, Any]:
-    timestamp = prepared.timestamp[index]
-    timestamp = now if math.isnan(timestamp) else timestamp + shift
+    timestamp = flow_timestamp(prepared, index, shift, now)
     return {
         "schema": SCHEMA_FLOW,
         "flow_id": flow_id,
@@ -199,6 +198,45 @@ def flow_object(
             prepared.features[index].tolist(), bool(prepared.finite_rows[index])
         ),
     }
+
+
+# A flow waiting in a host group: (row of the prepared frame, flow id, timestamp, produced_at).
+Pending = tuple[int, str, float, float]
+_FEATURE_NAME_LIST = list(FEATURE_NAMES)
+
+
+def flow_timestamp(prepared: PreparedFlows, index: int, shift: float, now: float) -> float:
+    """The flow's event time on the wire: shifted for loop pass *k*; sending time if none."""
+    timestamp = prepared.timestamp[index]
+    return now if math.isnan(timestamp) else timestamp + shift
+
+
+def columns_message(prepared: PreparedFlows, host: str, group: Sequence[Pending]) -> bytes:
+    """One schema-3 ``flows`` value (host micro-batch by columns) for ``group``'s flows."""
+    indices = [index for index, _, _, _ in group]
+    rows = prepared.features[indices].tolist()
+    finite = prepared.finite_rows[indices]
+    if not finite.all():
+        rows = [
+            row if ok else [encode_number(value) for value in row]
+            for row, ok in zip(rows, finite.tolist(), strict=True)
+        ]
+    return orjson.dumps(
+        {
+            "schema": SCHEMA_COLUMNS,
+            "src_ip": host,
+            "feature_names": _FEATURE_NAME_LIST,
+            "flow_id": [flow_id for _, flow_id, _, _ in group],
+            "timestamp": [timestamp for _, _, timestamp, _ in group],
+            "produced_at": [produced_at for _, _, _, produced_at in group],
+            "src_port": [prepared.src_port[index] for index in indices],
+            "dst_ip": [prepared.dst_ip[index] for index in indices],
+            "dst_port": [prepared.dst_port[index] for index in indices],
+            "protocol": [prepared.protocol[index] for index in indices],
+            "label": [prepared.label[index] for index in indices],
+            "features": rows,
+        }
+    )
 
 
 @dataclass
@@ -259,8 +297,9 @@ def replay(
 ) -> ReplayResult:
     """Publish the flows of ``paths`` (or ``frame``) ``loop`` times; returns delivery counts.
 
-    ``host_batch > 1`` sends schema-2 micro-batches: consecutive flows of one host (up to
-    ``host_batch``) in one record (see docs/streaming.md); the worker accepts both shapes.
+    ``host_batch > 1`` sends schema-3 micro-batches: consecutive flows of one host (up to
+    ``host_batch``) in one record, by columns (see docs/streaming.md); the worker accepts
+    every schema.
     """
     from confluent_kafka import KafkaException, Producer
 
@@ -277,60 +316,71 @@ def replay(
     run = id_prefix if id_prefix is not None else secrets.token_hex(4)
     total = prepared.n * loop
 
-    def on_delivery(error: Any, message: Any) -> None:
-        count = 1 if host_batch == 1 else len(orjson.loads(message.value())["flows"])
-        if error is None:
-            result.delivered += count
-        else:
-            result.failed += count
-            if len(result.errors) < 5:
-                result.errors.append(str(error))
+    def delivered(count: int) -> Callable[[Any, Any], None]:
+        def on_delivery(error: Any, _message: Any) -> None:
+            if error is None:
+                result.delivered += count
+            else:
+                result.failed += count
+                if len(result.errors) < 5:
+                    result.errors.append(str(error))
 
-    def send(key: bytes, value: bytes) -> None:
+        return on_delivery
+
+    single = delivered(1)
+
+    def send(key: bytes, value: bytes, count: int = 1) -> None:
+        callback = single if count == 1 else delivered(count)
         while True:
             try:
-                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                producer.produce(topic, value=value, key=key, on_delivery=callback)
                 return
             except BufferError:
                 producer.poll(0.05)
             except KafkaException as error:  # pragma: no cover - fatal producer errors
                 raise RuntimeError(f"producer failed: {error}") from error
 
+    def send_group(host: str, group: list[Pending]) -> None:
+        send(host.encode(), columns_message(prepared, host, group), len(group))
+
     bar, task = _progress(progress, total)
     pacer = Pacer(rate, speedup)
     started = time.perf_counter()
     sent = 0
     flushed = time.perf_counter()
-    pending: dict[str, list[dict[str, Any]]] = {}
+    pending: dict[str, list[Pending]] = {}
     try:
         for k in range(loop):
             shift = k * (prepared.span + 1.0)
             for index in range(prepared.n):
                 pacer.wait(sent, prepared.timestamp[index] + shift, producer.poll)
-                obj = flow_object(prepared, index, f"{run}-{k}-{index}", shift, time.time())
-                host = obj["src_ip"]
+                flow_id = f"{run}-{k}-{index}"
+                host = prepared.src_ip[index]
                 if host_batch == 1:
+                    obj = flow_object(prepared, index, flow_id, shift, time.time())
                     send(host.encode(), orjson.dumps(obj))
                 else:
-                    del obj["schema"]
+                    now = time.time()
                     group = pending.setdefault(host, [])
-                    group.append(obj)
+                    group.append((index, flow_id, flow_timestamp(prepared, index, shift, now), now))
                     if len(group) >= host_batch:
-                        _send_batch(send, host, pending.pop(host))
+                        send_group(host, pending.pop(host))
                 sent += 1
                 if sent % 2000 == 0:
                     producer.poll(0)
                     if bar is not None:
                         bar.update(task, completed=sent)
-                if host_batch > 1 and pending and (
-                    sent % FLUSH_EVERY == 0 or time.perf_counter() - flushed > FLUSH_S
+                if (
+                    host_batch > 1
+                    and pending
+                    and (sent % FLUSH_EVERY == 0 or time.perf_counter() - flushed > FLUSH_S)
                 ):
                     # bounded latency for sparse hosts: flush every group regularly
                     for host_name in list(pending):
-                        _send_batch(send, host_name, pending.pop(host_name))
+                        send_group(host_name, pending.pop(host_name))
                     flushed = time.perf_counter()
         for host_name in list(pending):
-            _send_batch(send, host_name, pending.pop(host_name))
+            send_group(host_name, pending.pop(host_name))
         remaining = producer.flush(120)
         if remaining:
             result.failed += remaining
@@ -342,10 +392,6 @@ def replay(
     result.produced = sent
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _send_batch(send: Callable[[bytes, bytes], None], host: str, flows: list[dict]) -> None:
-    send(host.encode(), orjson.dumps({"schema": SCHEMA_BATCH, "src_ip": host, "flows": flows}))
 
 
 def _progress(enabled: bool, total: int) -> tuple[Any, Any]:

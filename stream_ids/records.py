@@ -17,6 +17,20 @@ Two message shapes are accepted on ``flows`` (both keyed by the UTF-8 source hos
 
     {"schema": 2, "src_ip": "...", "flows": [<schema-1 flow without "schema">, ...]}
 
+* schema 3, a host-keyed micro-batch by columns (what ``replay --host-batch`` sends: no key
+  names per flow, and the worker validates the numbers with numpy instead of per value)::
+
+    {"schema": 3, "src_ip": "...", "feature_names": [<every FEATURE_NAMES name, any order>],
+     "flow_id": [...], "timestamp": [...], "features": [[<numbers in feature_names order>], ...],
+     "produced_at": [...], "src_port": [...], "dst_ip": [...], "dst_port": [...],
+     "protocol": [...], "label": [...]}
+
+  ``flow_id``, ``timestamp`` and ``features`` are required, the other columns optional (absent
+  or null: null for every flow); each column holds one entry per flow. Flow *i* of a schema-3
+  message means exactly the schema-1 flow made of entry *i* of every column (and of
+  ``features`` zipped with ``feature_names``), with the same rules and reason codes: a bad
+  entry rejects that flow only (its dead letter carries that flow as a schema-1 object).
+
 Non-finite numbers: JSON has no NaN/Infinity. In the four rate features (CICFlowMeter divides
 by a zero duration there) ``null`` and ``"NaN"`` mean NaN and ``"Infinity"``/``"-Infinity"``
 mean infinities; everywhere else they are rejected (reason ``non_finite``).
@@ -44,6 +58,19 @@ from stream_ids.schema import FEATURE_NAMES, RATE_FEATURES
 
 SCHEMA_FLOW = 1
 SCHEMA_BATCH = 2
+SCHEMA_COLUMNS = 3
+SCHEMAS = (SCHEMA_FLOW, SCHEMA_BATCH, SCHEMA_COLUMNS)
+# schema-3 columns besides ``features`` (schema-1 field names); the first two are required
+COLUMNS = (
+    "flow_id",
+    "timestamp",
+    "produced_at",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "protocol",
+    "label",
+)
 
 # Reason codes written to the dead-letter topic.
 REASONS: dict[str, str] = {
@@ -317,44 +344,334 @@ def parse_flow_message(value: bytes | None, key: bytes | None) -> FlowIn:
     return flow_from_object(obj, decode_key(key))
 
 
-def parse_message(
-    value: bytes | None, key: bytes | None, check: bool = True
-) -> list[tuple[FlowIn | None, InvalidRecordError | None, Any]]:
-    """Validate a ``flows`` message of either schema.
+@dataclass
+class FlowColumns:
+    """Validated flows column by column: the scoring agent's shape (no object per flow).
 
-    Returns one ``(flow, error, raw)`` per flow the message carries (one for schema 1, ``n`` for
-    a schema-2 batch; a message that cannot be split counts as one): exactly one of ``flow`` and
-    ``error`` is set; ``raw`` is what goes to the dead-letter topic if the flow is rejected (the
-    message bytes; for an element of a schema-2 batch the element, see :func:`raw_bytes`).
-    With ``check=False`` the feature range rules are left to the caller (:func:`check_rows`).
+    ``values`` holds the model features in FEATURE_NAMES order; ``element`` is each flow's
+    index in its message (0 for schema 1), which makes its source position.
+    """
+
+    flow_id: list[str]
+    src_ip: list[str]
+    src_port: list[int | None]
+    dst_ip: list[str | None]
+    dst_port: list[int | None]
+    protocol: list[int | None]
+    timestamp: list[float]
+    produced_at: list[float | None]
+    label: list[str | None]
+    values: np.ndarray
+    element: list[int]
+
+    _LISTS = (
+        "flow_id",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "protocol",
+        "timestamp",
+        "produced_at",
+        "label",
+        "element",
+    )
+
+    def __len__(self) -> int:
+        return len(self.flow_id)
+
+    @classmethod
+    def empty(cls) -> FlowColumns:
+        return cls.of_flows([], [])
+
+    @classmethod
+    def of_flows(cls, flows: list[FlowIn], elements: list[int]) -> FlowColumns:
+        return cls(
+            flow_id=[flow.flow_id for flow in flows],
+            src_ip=[flow.src_ip for flow in flows],
+            src_port=[flow.src_port for flow in flows],
+            dst_ip=[flow.dst_ip for flow in flows],
+            dst_port=[flow.dst_port for flow in flows],
+            protocol=[flow.protocol for flow in flows],
+            timestamp=[flow.timestamp for flow in flows],
+            produced_at=[flow.produced_at for flow in flows],
+            label=[flow.label for flow in flows],
+            values=np.array([flow.values for flow in flows], dtype=np.float64).reshape(
+                len(flows), len(FEATURE_NAMES)
+            ),
+            element=list(elements),
+        )
+
+    def flows(self) -> list[FlowIn]:
+        """The same flows as :class:`FlowIn` records (tests, tools)."""
+        rows = self.values.tolist()
+        return [
+            FlowIn(
+                self.flow_id[i],
+                self.src_ip[i],
+                self.src_port[i],
+                self.dst_ip[i],
+                self.dst_port[i],
+                self.protocol[i],
+                self.timestamp[i],
+                self.produced_at[i],
+                self.label[i],
+                tuple(rows[i]),
+            )
+            for i in range(len(self))
+        ]
+
+    def extend(self, other: FlowColumns) -> None:
+        """Append ``other``'s flows (``values`` is concatenated by :meth:`concat`)."""
+        for name in self._LISTS:
+            getattr(self, name).extend(getattr(other, name))
+
+    @classmethod
+    def concat(cls, parts: list[FlowColumns]) -> FlowColumns:
+        out = cls.empty()
+        for part in parts:
+            out.extend(part)
+        if parts:
+            out.values = np.concatenate([part.values for part in parts])
+        return out
+
+    def select(self, keep: np.ndarray) -> FlowColumns:
+        """The flows where the boolean ``keep`` is true."""
+        mask = keep.tolist()
+        lists = {
+            name: [item for item, ok in zip(getattr(self, name), mask, strict=True) if ok]
+            for name in self._LISTS
+        }
+        return FlowColumns(values=self.values[keep], **lists)
+
+
+Rejected = tuple[int, InvalidRecordError, bytes]  # (element, error, raw for the dead letter)
+
+
+def parse_columns(
+    value: bytes | None, key: bytes | None, check: bool = True
+) -> tuple[FlowColumns, list[Rejected]]:
+    """Validate a ``flows`` message of any schema into columns plus rejected elements.
+
+    Every flow the message carries ends in exactly one of the two (a message that cannot be
+    split counts as one flow, element 0, rejected with the message bytes as ``raw``). With
+    ``check=False`` the feature range rules are left to the caller (:func:`check_rows`).
     """
     try:
         obj = _loads(value)
         if not isinstance(obj, dict):
             raise InvalidRecordError("not_an_object", f"got {type(obj).__name__}")
         schema = obj.get("schema")
-        if isinstance(schema, bool) or schema not in (SCHEMA_FLOW, SCHEMA_BATCH):
+        if isinstance(schema, bool) or schema not in SCHEMAS:
             raise InvalidRecordError("unsupported_schema", f"schema={schema!r:.40}")
         host = decode_key(key)
         if schema == SCHEMA_FLOW:
-            return [(flow_from_object(obj, host, check), None, value or b"")]
-        flows = obj.get("flows")
-        if not isinstance(flows, list):
-            raise InvalidRecordError("wrong_type", "flows must be a list")
-        batch_host = _str_field(obj, "src_ip", required=True)
+            flow = flow_from_object(obj, host, check)
+            return FlowColumns.of_flows([flow], [0]), []
+        batch_host = _str_field(obj, "src_ip", required=True) or ""
         if host is not None and host != batch_host:
             raise InvalidRecordError("key_mismatch", f"key {host!r:.60} != src_ip")
-        if not flows:  # an empty batch still ends as one outcome, never silently
+        if schema == SCHEMA_BATCH:
+            elements = obj.get("flows")
+            if not isinstance(elements, list):
+                raise InvalidRecordError("wrong_type", "flows must be a list")
+        else:
+            elements = None
+            columns = _columns_of(obj, batch_host, value or b"", check)
+            if columns is not None:
+                return columns, []
+            elements = _rows_of(obj, batch_host)
+        if not elements:  # an empty batch still ends as one outcome, never silently
             raise InvalidRecordError("missing_field", "flows is empty")
     except InvalidRecordError as error:
-        return [(None, error, value or b"")]
-    results: list[tuple[FlowIn | None, InvalidRecordError | None, Any]] = []
-    for element in flows:
+        return FlowColumns.empty(), [(0, error, value or b"")]
+    good: list[FlowIn] = []
+    indices: list[int] = []
+    rejected: list[Rejected] = []
+    for index, element in enumerate(elements):
         try:
-            results.append((flow_from_object(element, batch_host, check), None, element))
+            good.append(flow_from_object(element, batch_host, check))
+            indices.append(index)
         except InvalidRecordError as error:
-            results.append((None, error, orjson.dumps(element)))
-    return results
+            rejected.append((index, error, orjson.dumps(element)))
+    return FlowColumns.of_flows(good, indices), rejected
+
+
+_FEATURE_ORDER: dict[tuple[str, ...], list[int]] = {}
+
+
+def _feature_order(names: Any) -> list[int]:
+    """Column indices of FEATURE_NAMES in a schema-3 ``feature_names`` (cached per list)."""
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise InvalidRecordError("wrong_type", "feature_names must be a list of strings")
+    key = tuple(names)
+    order = _FEATURE_ORDER.get(key)
+    if order is None:
+        where = {name: index for index, name in enumerate(names)}
+        missing = [name for name in FEATURE_NAMES if name not in where]
+        if missing:
+            raise InvalidRecordError("missing_field", f"features.{missing[0]}")
+        order = [where[name] for name in FEATURE_NAMES]
+        if len(_FEATURE_ORDER) < 64:
+            _FEATURE_ORDER[key] = order
+    return order
+
+
+def _column(obj: dict[str, Any], name: str, count: int) -> list[Any] | None:
+    """A schema-3 column (None: absent or null); a column of the wrong length is refused."""
+    column = obj.get(name)
+    if column is None:
+        if name in ("flow_id", "timestamp", "features"):
+            raise InvalidRecordError("missing_field", name)
+        return None
+    if not isinstance(column, list):
+        raise InvalidRecordError("wrong_type", f"{name} must be a list")
+    if len(column) != count:
+        raise InvalidRecordError(
+            "wrong_type", f"{name} has {len(column)} entries for {count} flows"
+        )
+    return column
+
+
+def _numbers(column: list[Any], kinds: str) -> np.ndarray | None:
+    """The column as an array if every entry is a JSON number of ``kinds`` (else None)."""
+    try:
+        array = np.array(column)
+    except (ValueError, OverflowError):
+        return None
+    return array if array.ndim == 1 and array.dtype.kind in kinds else None
+
+
+def _all_of(column: list[Any] | None, nullable: bool) -> bool:
+    if column is None:
+        return True
+    if nullable:
+        return all(item is None or type(item) is str for item in column)
+    return all(type(item) is str for item in column)
+
+
+def _columns_of(obj: dict[str, Any], host: str, value: bytes, check: bool) -> FlowColumns | None:
+    """A schema-3 message validated whole with numpy; None when some entry needs the per-flow
+    rules (then every flow is validated as its schema-1 object, same outcome, slower).
+
+    Raises for what makes the message as a whole unreadable (missing or ragged columns).
+    """
+    flow_ids = obj.get("flow_id")
+    if flow_ids is None:
+        raise InvalidRecordError("missing_field", "flow_id")
+    if not isinstance(flow_ids, list):
+        raise InvalidRecordError("wrong_type", "flow_id must be a list")
+    if not flow_ids:
+        raise InvalidRecordError("missing_field", "flows is empty")
+    count = len(flow_ids)
+    order = _feature_order(obj.get("feature_names"))
+    features = _column(obj, "features", count)
+    columns = {name: _column(obj, name, count) for name in COLUMNS[1:]}
+    if b"true" in value or b"false" in value:
+        return None  # numpy would take a JSON boolean for 1/0; the per-flow rules refuse it
+    if not _all_of(flow_ids, nullable=False) or not _all_of(columns["label"], nullable=True):
+        return None
+    if not _all_of(columns["dst_ip"], nullable=True):
+        return None
+    try:
+        matrix = np.array(features)
+    except (ValueError, OverflowError):  # ragged rows
+        return None
+    if matrix.ndim != 2 or matrix.dtype.kind not in "if" or matrix.shape[0] != count:
+        return None
+    if matrix.shape[1] != len(obj["feature_names"]):
+        return None
+    times: dict[str, np.ndarray | None] = {}
+    for name in ("timestamp", "produced_at"):
+        column = columns[name]
+        if column is None:
+            times[name] = None
+            continue
+        stamps = _numbers(column, "if")
+        if stamps is None:
+            return None
+        stamps = stamps.astype(np.float64)
+        if not (np.isfinite(stamps).all() and (stamps >= _MIN_TIMESTAMP).all()):
+            return None
+        if not (stamps <= _MAX_TIMESTAMP).all():
+            return None
+        times[name] = stamps
+    ints: dict[str, list[int | None]] = {}
+    for name, high in (("src_port", 65535), ("dst_port", 65535), ("protocol", 255)):
+        column = columns[name]
+        if column is None:
+            ints[name] = [None] * count
+            continue
+        numbers = _numbers(column, "i")
+        if numbers is None or not ((numbers >= 0) & (numbers <= high)).all():
+            return None
+        ints[name] = numbers.tolist()
+    values = np.ascontiguousarray(matrix[:, order], dtype=np.float64)
+    if check and check_rows(values).any():
+        return None
+    stamps = times["timestamp"]
+    produced = times["produced_at"]
+    return FlowColumns(
+        flow_id=flow_ids,
+        src_ip=[host] * count,
+        src_port=ints["src_port"],
+        dst_ip=columns["dst_ip"] or [None] * count,
+        dst_port=ints["dst_port"],
+        protocol=ints["protocol"],
+        timestamp=stamps.tolist() if stamps is not None else [],
+        produced_at=produced.tolist() if produced is not None else [None] * count,
+        label=columns["label"] or [None] * count,
+        values=values,
+        element=list(range(count)),
+    )
+
+
+def _rows_of(obj: dict[str, Any], host: str) -> list[dict[str, Any]]:
+    """Each flow of a schema-3 message as its schema-1 object (without ``schema``)."""
+    count = len(obj["flow_id"])
+    names = obj["feature_names"]
+    columns = {name: _column(obj, name, count) for name in COLUMNS}
+    rows: list[dict[str, Any]] = []
+    for index, features in enumerate(obj["features"]):
+        row: dict[str, Any] = {"src_ip": host}
+        for name, column in columns.items():
+            row[name] = None if column is None else column[index]
+        row["features"] = (
+            dict(zip(names, features, strict=True))
+            if isinstance(features, list) and len(features) == len(names)
+            else features
+        )
+        rows.append(row)
+    return rows
+
+
+def parse_message(
+    value: bytes | None, key: bytes | None, check: bool = True
+) -> list[tuple[FlowIn | None, InvalidRecordError | None, Any]]:
+    """Validate a ``flows`` message of any schema, one ``(flow, error, raw)`` per flow.
+
+    The per-flow view of :func:`parse_columns` (same rules), in message order: exactly one of
+    ``flow`` and ``error`` is set; ``raw`` is what goes to the dead-letter topic if the flow is
+    rejected (the message bytes, or the flow's element of a batch, see :func:`raw_bytes`).
+    """
+    columns, rejected = parse_columns(value, key, check)
+    results: dict[int, tuple[FlowIn | None, InvalidRecordError | None, Any]] = {
+        index: (None, error, raw) for index, error, raw in rejected
+    }
+    for index, flow in zip(columns.element, columns.flows(), strict=True):
+        results[index] = (flow, None, value or b"")
+    return [results[index] for index in sorted(results)]
+
+
+def element_raw(value: bytes | None, element: int) -> bytes:
+    """The dead-letter ``raw`` of flow ``element`` of a message that parsed (see parse_columns):
+    the message itself for schema 1, else that flow's object."""
+    obj = orjson.loads(value or b"{}")
+    if obj.get("schema") == SCHEMA_BATCH:
+        return raw_bytes(obj["flows"][element])
+    if obj.get("schema") == SCHEMA_COLUMNS:
+        return raw_bytes(_rows_of(obj, obj["src_ip"])[element])
+    return value or b""
 
 
 def raw_bytes(raw: Any) -> bytes:

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
+from stream_ids.records import COLUMNS
 from stream_ids.schema import FEATURE_NAMES
 
 
@@ -57,15 +58,37 @@ def mutated_flow(draw: Any) -> dict[str, Any]:
     return obj
 
 
+def to_columns(flows: list[Any], names: list[str] | None = None) -> dict[str, Any]:
+    """The schema-3 message of schema-1 flow objects (a flow that is not an object: nulls)."""
+    names = list(FEATURE_NAMES) if names is None else names
+    objects = [flow if isinstance(flow, dict) else {} for flow in flows]
+    message: dict[str, Any] = {"schema": 3, "src_ip": KEY.decode(), "feature_names": names}
+    for column in COLUMNS:
+        message[column] = [obj.get(column) for obj in objects]
+    message["features"] = [
+        [obj["features"].get(name) for name in names]
+        if isinstance(obj.get("features"), dict)
+        else obj.get("features")
+        for obj in objects
+    ]
+    return message
+
+
 @st.composite
 def message_values(draw: Any) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "json", "flow", "batch"]))
+    kind = draw(st.sampled_from(["bytes", "json", "flow", "batch", "columns"]))
     if kind == "bytes":
         return draw(st.binary(max_size=200))
     if kind == "json":
         return orjson.dumps(draw(json_values))
     if kind == "flow":
         return orjson.dumps(draw(mutated_flow()), option=orjson.OPT_NON_STR_KEYS)
+    if kind == "columns":
+        columns = to_columns(draw(st.lists(mutated_flow(), max_size=5)))
+        if draw(st.integers(0, 3)) == 0:
+            name = draw(st.sampled_from([*COLUMNS, "features", "feature_names", "src_ip"]))
+            columns[name] = draw(json_values)
+        return orjson.dumps(columns, option=orjson.OPT_NON_STR_KEYS)
     elements = draw(st.lists(mutated_flow() | json_values, max_size=5))
     for element in elements:
         if isinstance(element, dict):
@@ -78,12 +101,34 @@ def message_values(draw: Any) -> bytes:
 
 def carried(value: bytes, key: bytes | None, agent: bool = True) -> int:
     """How many flows the message carries: a well-formed schema-2 batch its elements (at least
-    one outcome even when empty), anything else one. The agent rejects a keyless message as a
-    whole; ``parse_message`` alone accepts a missing key."""
+    one outcome even when empty), a well-formed schema-3 batch its ``flow_id`` entries,
+    anything else one. The agent rejects a keyless message as a whole; ``parse_message`` alone
+    accepts a missing key."""
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError:
         return 1
+    if (
+        isinstance(obj, dict)
+        and obj.get("schema") == 3
+        and not isinstance(obj.get("schema"), bool)
+        and isinstance(obj.get("src_ip"), str)
+        and obj["src_ip"]
+        and (key == obj["src_ip"].encode() or (key is None and not agent))
+        and isinstance(obj.get("flow_id"), list)
+        and obj["flow_id"]
+        and isinstance(obj.get("feature_names"), list)
+        and all(isinstance(name, str) for name in obj["feature_names"])
+        and set(FEATURE_NAMES) <= set(obj["feature_names"])
+        and all(
+            obj.get(name) is None
+            or (isinstance(obj[name], list) and len(obj[name]) == len(obj["flow_id"]))
+            for name in [*COLUMNS, "features"]
+        )
+        and obj.get("timestamp") is not None
+        and obj.get("features") is not None
+    ):
+        return len(obj["flow_id"])
     if (
         isinstance(obj, dict)
         and obj.get("schema") == 2

@@ -5,14 +5,18 @@ For a batch taken with ``stream.take_events(batch_size, within=max_wait_s)``:
 0. events are held back from Faust's ack until the batch is done, and admitted in offset
    order per partition; a hole left by Faust's recovery is read from Kafka and scored first
    (:mod:`stream_ids.agents.continuity`);
-1. every message is validated (:func:`stream_ids.records.parse_message`); a bad one becomes one
-   ``flows-dlq`` record (reason code, detail, base64 raw bytes and key, topic/partition/offset);
+1. every message is validated into columns (:func:`stream_ids.records.parse_columns`; a
+   schema-3 micro-batch is checked with numpy, column by column); a bad flow becomes one
+   ``flows-dlq`` record (reason code, detail, base64 raw bytes and key,
+   topic/partition/offset); the good flows' features go through the saved transform here, on
+   the event loop (see :meth:`BatchScorer.transform_rows` for why not in the executor);
 2. the good flows' hosts' histories are read from the table (event loop thread), with a
    snapshot of the committed offsets of ``flows``;
-3. transform, window building (table history + earlier flows of the same host in the batch)
-   and the model run in a single-thread executor, so the event loop never blocks. With a split
-   model (:meth:`stream_ids.scorer.Scorer.enable_split`) the table holds each host's last flow
-   *encodings*: the encoder runs once per new flow, the LSTM head over the cached window. Each
+3. window building (table history + earlier flows of the same host in the batch, one numpy
+   gather) and the model run in a single-thread executor, so the event loop never blocks.
+   With a split model (:meth:`stream_ids.scorer.Scorer.enable_split`) the table holds each
+   host's last flow *encodings*: the encoder runs once per new flow, the LSTM head over the
+   cached window. Each
    flow carries its source position, so flows Kafka redelivers after a crash or rebalance
    (already in the restored state) are scored with the window they had the first time
    (:func:`stream_ids.tables.build_batch_windows`);
@@ -41,22 +45,22 @@ import pandas as pd
 from stream_ids.agents.continuity import OffsetGuard
 from stream_ids.errors import InvalidRecordError
 from stream_ids.records import (
-    FlowIn,
+    FlowColumns,
     check_rows,
     dead_letter,
-    parse_message,
-    raw_bytes,
+    element_raw,
+    parse_columns,
     row_error,
 )
 from stream_ids.rolling import Counts, RollingStats
 from stream_ids.schema import FEATURE_NAMES, is_benign_label
 from stream_ids.tables import (
     HOSTLESS_KEY,
+    POSITION_SHIFT,
     HostHistory,
     build_batch_windows,
     decode_history,
     encode_history,
-    source_position,
 )
 from stream_ids.topics import Topics
 
@@ -86,11 +90,11 @@ def release(events: list[Any]) -> None:
 
 
 class Parsed(NamedTuple):
-    """The good flows of a chunk: records, host keys, feature matrix, source positions."""
+    """The good flows of a chunk: columns, host keys, transformed rows, source positions."""
 
-    flows: list[FlowIn]
+    flows: FlowColumns
     keys: list[bytes]
-    matrix: np.ndarray
+    transformed: np.ndarray  # (n, model inputs) float32: the feature transform, already applied
     positions: np.ndarray  # (n,) int64 source positions (tables.source_position), -1 unknown
     partitions: np.ndarray  # (n,) int64 ``flows`` partitions, -1 unknown
 
@@ -157,25 +161,20 @@ class BatchScorer:
 
     # -- validation ----------------------------------------------------------------------------
     def split(self, events: list[Any]) -> tuple[Parsed, list[tuple[bytes | None, dict[str, Any]]]]:
-        """The good flows (with keys, features and sources) and dead-letter (key, value) pairs."""
-        flows: list[FlowIn] = []
+        """The good flows (with keys, transformed features, sources) and dead-letter pairs."""
+        parts: list[FlowColumns] = []
         keys: list[bytes] = []
-        positions: list[int] = []
+        positions: list[np.ndarray] = []
         partitions: list[int] = []
-        origins: list[tuple[Any, Any]] = []  # (message, raw) per good flow
+        origins: list[Any] = []  # the message of each good flow (for a late rejection)
         rejected: list[tuple[bytes | None, dict[str, Any]]] = []
 
-        def reject(message: Any, error: InvalidRecordError, raw: Any) -> None:
+        def reject(message: Any, error: InvalidRecordError, raw: bytes | None) -> None:
             rejected.append(
                 (
                     message.key,
                     dead_letter(
-                        error,
-                        raw_bytes(raw),
-                        message.key,
-                        message.topic,
-                        message.partition,
-                        message.offset,
+                        error, raw, message.key, message.topic, message.partition, message.offset
                     ),
                 )
             )
@@ -190,36 +189,68 @@ class BatchScorer:
                     message.value,
                 )
                 continue
+            columns, bad = parse_columns(message.value, key, check=False)
+            for _element, error, raw in bad:
+                reject(message, error, raw)
+            count = len(columns)
+            if not count:
+                continue
+            parts.append(columns)
+            keys.extend([key] * count)
             offset = message.offset if message.offset is not None else -1
-            for index, (flow, error, raw) in enumerate(
-                parse_message(message.value, key, check=False)
-            ):
-                if flow is not None:
-                    flows.append(flow)
-                    keys.append(key)
-                    positions.append(source_position(offset, index) if offset >= 0 else -1)
-                    partitions.append(message.partition if message.partition is not None else -1)
-                    origins.append((message, raw))
-                elif error is not None:
-                    reject(message, error, raw)
-        matrix = np.array([flow.values for flow in flows], dtype=np.float64).reshape(
-            len(flows), len(FEATURE_NAMES)
-        )
-        bad = check_rows(matrix) if len(flows) else np.zeros(0, dtype=bool)
-        if bad.any():
-            for index in np.flatnonzero(bad).tolist():
-                message, raw = origins[index]
-                reject(message, row_error(flows[index].values), raw)
-            good = ~bad
-            flows = [flow for flow, ok in zip(flows, good.tolist(), strict=True) if ok]
+            elements = np.asarray(columns.element, dtype=np.int64)
+            positions.append(
+                (np.int64(offset) << POSITION_SHIFT) | elements
+                if offset >= 0
+                else np.full(count, -1, dtype=np.int64)
+            )
+            partition = message.partition if message.partition is not None else -1
+            partitions.extend([partition] * count)
+            origins.extend([message] * count)
+        flows = FlowColumns.concat(parts)
+        where = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+        bad_rows = check_rows(flows.values) if len(flows) else np.zeros(0, dtype=bool)
+        if bad_rows.any():
+            rows = flows.values.tolist()
+            for index in np.flatnonzero(bad_rows).tolist():
+                message = origins[index]
+                raw = element_raw(message.value, flows.element[index])
+                reject(message, row_error(tuple(rows[index])), raw)
+            good = ~bad_rows
+            flows = flows.select(good)
             keys = [key for key, ok in zip(keys, good.tolist(), strict=True) if ok]
-            positions = [p for p, ok in zip(positions, good.tolist(), strict=True) if ok]
             partitions = [p for p, ok in zip(partitions, good.tolist(), strict=True) if ok]
-            matrix = matrix[good]
+            where = where[good]
         parsed = Parsed(
-            flows, keys, matrix, np.asarray(positions, np.int64), np.asarray(partitions, np.int64)
+            flows,
+            keys,
+            self.transform_rows(flows),
+            where,
+            np.asarray(partitions, np.int64),
         )
         return parsed, rejected
+
+    def transform_rows(self, flows: FlowColumns) -> np.ndarray:
+        """The model inputs of ``flows``: the saved feature transform, vectorised.
+
+        Applied here, on the event loop, not in the scoring thread: numpy releases the GIL for
+        each operation on a large array, and a thread that gives the GIL up must then wait for
+        the busy event loop to hand it back (up to the 5 ms switch interval) each time; ~15
+        such operations per chunk made the transform cost ~20x its own time in the scoring
+        thread (docs/performance.md section 8).
+        """
+        protocol = np.array(
+            [np.nan if value is None else value for value in flows.protocol], dtype=np.float64
+        )
+        transform = self.model.transform
+        if hasattr(transform, "transform_arrays"):
+            columns = self.transform_columns(transform)
+            values = flows.values if columns is None else flows.values[:, columns]
+            return np.asarray(transform.transform_arrays(values, protocol), dtype=np.float32)
+        # a transform without the array entry point (test doubles)
+        frame = pd.DataFrame(flows.values, columns=list(FEATURE_NAMES))
+        frame["protocol"] = protocol
+        return np.asarray(transform.transform_many(frame), dtype=np.float32)
 
     # -- scoring (executor thread) -------------------------------------------------------------
     @staticmethod
@@ -238,19 +269,7 @@ class BatchScorer:
         committed: Mapping[int, int] | None,
     ) -> tuple[np.ndarray, np.ndarray, dict[bytes, HostHistory], int, float]:
         started = time.perf_counter()
-        protocol = np.array(
-            [np.nan if flow.protocol is None else flow.protocol for flow in parsed.flows],
-            dtype=np.float64,
-        )
-        transform = self.model.transform
-        if hasattr(transform, "transform_arrays"):
-            columns = self.transform_columns(transform)
-            values = parsed.matrix if columns is None else parsed.matrix[:, columns]
-            transformed = transform.transform_arrays(values, protocol)
-        else:  # a transform without the array entry point (test doubles)
-            frame = pd.DataFrame(parsed.matrix, columns=list(FEATURE_NAMES))
-            frame["protocol"] = protocol
-            transformed = transform.transform_many(frame)
+        transformed = parsed.transformed
         # one encoder pass for the batch's new flows (split model); the older ones come from
         # the table
         rows = self.model.encode(transformed) if self.split_scoring else transformed
@@ -330,8 +349,7 @@ class BatchScorer:
         for partition, start, end in holes:
             records = await self.fill(partition, start, end) if self.fill is not None else []
             log.warning(
-                "partition %d: offsets %d..%d never reached the agent; read %d of them from "
-                "Kafka",
+                "partition %d: offsets %d..%d never reached the agent; read %d of them from Kafka",
                 partition,
                 start,
                 end - 1,
@@ -430,7 +448,7 @@ class BatchScorer:
 
     async def finish_scoring(
         self, running: tuple[asyncio.Future[Any], Parsed]
-    ) -> tuple[list[FlowIn], list[bytes], np.ndarray, np.ndarray, float]:
+    ) -> tuple[FlowColumns, list[bytes], np.ndarray, np.ndarray, float]:
         future, parsed = running
         scores, lengths, updated, redelivered, seconds = await future
         self.pending_state.update(updated)
@@ -456,7 +474,7 @@ class BatchScorer:
 
     async def publish(
         self,
-        flows: list[FlowIn],
+        flows: FlowColumns,
         keys: list[bytes],
         scores: np.ndarray,
         lengths: np.ndarray,
@@ -471,24 +489,26 @@ class BatchScorer:
         batches = self.batch_publisher()
         verdict_out: list[tuple[bytes, bytes]] = []
         alert_out: list[tuple[bytes, bytes]] = []
-        for flow, key, score, length in zip(
-            flows, keys, scores.tolist(), lengths.tolist(), strict=True
+        for index, (key, score, length) in enumerate(
+            zip(keys, scores.tolist(), lengths.tolist(), strict=True)
         ):
             is_attack = score >= threshold
+            label = flows.label[index]
+            produced_at = flows.produced_at[index]
             verdict = {
-                "flow_id": flow.flow_id,
-                "src_ip": flow.src_ip,
-                "dst_ip": flow.dst_ip,
-                "dst_port": flow.dst_port,
-                "protocol": flow.protocol,
-                "timestamp": flow.timestamp,
-                "produced_at": flow.produced_at,
+                "flow_id": flows.flow_id[index],
+                "src_ip": flows.src_ip[index],
+                "dst_ip": flows.dst_ip[index],
+                "dst_port": flows.dst_port[index],
+                "protocol": flows.protocol[index],
+                "timestamp": flows.timestamp[index],
+                "produced_at": produced_at,
                 "scored_at": scored_at,
                 "score": score,
                 "is_attack": is_attack,
                 "threshold": threshold,
                 "model_version": version,
-                "label": flow.label,
+                "label": label,
                 "window_length": length,
             }
             value = orjson.dumps(verdict)
@@ -501,9 +521,9 @@ class BatchScorer:
                 if is_attack:
                     alert_out.append((key, value))
             predicted.append(is_attack)
-            truth.append(None if flow.label is None else not is_benign_label(flow.label))
-            if flow.produced_at is not None:
-                latencies.append(scored_at - flow.produced_at)
+            truth.append(None if label is None else not is_benign_label(label))
+            if produced_at is not None:
+                latencies.append(scored_at - produced_at)
         if batches is not None:
             await batches.publish(
                 [

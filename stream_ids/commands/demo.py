@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rate", type=float, metavar="FLOWS_PER_S", help="paced replay")
     parser.add_argument("--model-dir", help="model directory (default: the shipped model)")
     parser.add_argument("--host-batch", type=int, default=32, metavar="N",
-                        help="flows of one host per record (schema 2; 1 = one flow per record)")
+                        help="flows of one host per record (schema 3; 1 = one flow per record)")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds to wait for all verdicts (900)")
     parser.set_defaults(handler=run)

@@ -42,14 +42,22 @@ def scorer():
     return Scorer.load()
 
 
-@pytest.fixture(scope="module")
-def one_worker_run(kafka_bootstrap, shared_frame, tmp_path_factory):
-    """One worker, 20,000 shared flows replayed (a, b and e read its outputs)."""
+@pytest.fixture(scope="module", params=[1, 32], ids=["schema1", "schema3-host-batch"])
+def one_worker_run(request, kafka_bootstrap, shared_frame, tmp_path_factory):
+    """One worker, 20,000 shared flows replayed (a, b and e read its outputs): one flow per
+    record (schema 1), then host micro-batches by columns (schema 3, `replay --host-batch`)."""
     stream = Stream(kafka_bootstrap, tmp_path_factory.mktemp("one-worker"))
     stream.create_topics()
     stream.start_worker("w1")
     try:
-        result = replay([], stream.settings, frame=shared_frame, id_prefix="a", progress=False)
+        result = replay(
+            [],
+            stream.settings,
+            frame=shared_frame,
+            id_prefix="a",
+            progress=False,
+            host_batch=request.param,
+        )
         assert result.failed == 0 and result.delivered == N_FLOWS
         verdicts = stream.collect(stream.settings.topic_verdicts, N_FLOWS)
         # let duplicates (if any) and the final stats arrive

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import orjson
 import pytest
+from fuzz_strategies import KEY, json_values, to_columns
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from streaming_fakes import flow
 
 from stream_ids.errors import InvalidRecordError
-from stream_ids.records import REASONS, Verdict, dead_letter, parse_flow_message, parse_message
+from stream_ids.records import (
+    COLUMNS,
+    REASONS,
+    Verdict,
+    dead_letter,
+    element_raw,
+    parse_columns,
+    parse_flow_message,
+    parse_message,
+)
+from stream_ids.schema import FEATURE_NAMES, RATE_FEATURES
 
 
 def _reason(value: bytes | None, key: bytes | None = b"10.0.0.1") -> str:
@@ -125,3 +139,171 @@ def test_verdict_record_reads_wire_dicts() -> None:
         threshold=0.5, model_version="m", window_length=1,
     )
     assert Verdict.loads(verdict.dumps()).score == pytest.approx(0.3)
+
+
+# --- schema 3: a host micro-batch by columns -------------------------------------------------
+
+
+def _outcomes(results: list) -> list:
+    """Comparable per-flow outcomes (NaN features compare equal)."""
+    out = []
+    for parsed, error, _raw in results:
+        if parsed is None:
+            out.append(("rejected", error.reason))
+        else:
+            values = tuple("nan" if math.isnan(v) else v for v in parsed.values)
+            out.append((parsed.flow_id, parsed.src_port, parsed.dst_ip, parsed.dst_port,
+                        parsed.protocol, parsed.timestamp, parsed.produced_at, parsed.label,
+                        values))
+    return out
+
+
+@st.composite
+def value_mutated_flows(draw) -> list:
+    """Good schema-1 flows (no ``schema``) with 0-3 values replaced by random JSON."""
+    flows = []
+    for index in range(draw(st.integers(1, 6))):
+        obj = flow(f"f{index}")
+        del obj["schema"]
+        for _ in range(draw(st.integers(0, 3))):
+            if draw(st.booleans()):
+                obj[draw(st.sampled_from([c for c in COLUMNS]))] = draw(json_values)
+            elif draw(st.integers(0, 9)) == 0:
+                # not an object (a row cannot say "missing": that is schema 1/2 only)
+                obj["features"] = draw(json_values.filter(lambda v: not isinstance(v, dict)))
+            elif isinstance(obj["features"], dict):
+                obj["features"][draw(st.sampled_from(FEATURE_NAMES))] = draw(json_values)
+        flows.append(obj)
+    return flows
+
+
+@settings(max_examples=400, deadline=None)
+@given(value_mutated_flows(), st.randoms(use_true_random=False), st.booleans())
+def test_columns_message_means_the_same_flows_as_a_schema_2_batch(flows, shuffle, check) -> None:
+    names = [*list(FEATURE_NAMES), "extra_ignored"]
+    shuffle.shuffle(names)
+    for obj in flows:
+        if isinstance(obj["features"], dict):
+            obj["features"]["extra_ignored"] = 1.0
+    batch = orjson.dumps({"schema": 2, "src_ip": KEY.decode(), "flows": flows},
+                         option=orjson.OPT_NON_STR_KEYS)
+    columns = orjson.dumps(to_columns(flows, names), option=orjson.OPT_NON_STR_KEYS)
+    expected = _outcomes(parse_message(batch, KEY, check))
+    got = _outcomes(parse_message(columns, KEY, check))
+    assert got == expected
+
+
+_NUMBERS = st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+_NUMERIC = ["timestamp", "produced_at", "src_port", "dst_port", "protocol"]
+
+
+@st.composite
+def number_mutated_flows(draw) -> list:
+    """Good flows with numbers (any range) in numeric places: the numpy fast path's input."""
+    flows = []
+    for index in range(draw(st.integers(1, 6))):
+        obj = _plain(f"f{index}")
+        for _ in range(draw(st.integers(0, 2))):
+            if draw(st.booleans()):
+                obj[draw(st.sampled_from(_NUMERIC))] = draw(_NUMBERS)
+            else:
+                obj["features"][draw(st.sampled_from(FEATURE_NAMES))] = draw(_NUMBERS)
+        flows.append(obj)
+    return flows
+
+
+@settings(max_examples=400, deadline=None)
+@given(number_mutated_flows(), st.booleans())
+def test_columns_fast_path_applies_the_per_flow_rules(flows, check) -> None:
+    batch = orjson.dumps({"schema": 2, "src_ip": KEY.decode(), "flows": flows})
+    columns = orjson.dumps(to_columns(flows))
+    assert _outcomes(parse_message(columns, KEY, check)) == _outcomes(
+        parse_message(batch, KEY, check)
+    )
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_columns_boolean_feature_is_refused_like_schema_1(value) -> None:
+    flows = [_plain("a"), _plain("b")]
+    flows[1]["features"]["flow_duration"] = value
+    [first, second] = parse_message(orjson.dumps(to_columns(flows)), KEY)
+    assert first[0] is not None and second[1].reason == "wrong_type"
+
+
+def test_columns_fast_path_equals_per_flow_rules_on_real_rows() -> None:
+    """Real CICIDS2017 rows through `replay`'s columns message: same flows as schema 1."""
+    from producers.replay import columns_message, flow_object, load_replay_frame, prepare
+    from stream_ids.datasets import shared_data_dir
+
+    frame = load_replay_frame(
+        [shared_data_dir() / "cicids2017-original" / "Friday-Afternoon-DDoS.sample.csv"],
+        limit=3000,
+    )
+    prepared = prepare(frame)
+    # CICFlowMeter's zero-duration rates (Infinity, NaN) in some rows: the non-finite row path
+    rates = [FEATURE_NAMES.index(name) for name in RATE_FEATURES]
+    prepared.features = prepared.features.copy()
+    prepared.features[:40, rates[0]] = np.inf
+    prepared.features[40:80, rates[-1]] = np.nan
+    prepared.finite_rows = np.isfinite(prepared.features).all(axis=1)
+    n = prepared.n
+    rows = [(index, f"r-{index}", prepared.timestamp[index], 1.8e9) for index in range(n)]
+    columns, rejected = parse_columns(columns_message(prepared, "h", rows), b"h")
+    singles = [
+        parse_flow_message(
+            orjson.dumps(dict(flow_object(prepared, index, f"r-{index}", 0.0, 1.8e9), src_ip="h")),
+            b"h",
+        )
+        for index in range(n)
+    ]
+    assert n > 500 and not rejected and len(columns) == n
+    assert _outcomes([(f, None, b"") for f in columns.flows()]) == _outcomes(
+        [(f, None, b"") for f in singles]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"feature_names": None}, "wrong_type"),
+        ({"feature_names": ["flow_duration"]}, "missing_field"),
+        ({"flow_id": []}, "missing_field"),
+        ({"flow_id": "f0"}, "wrong_type"),
+        ({"timestamp": None}, "missing_field"),
+        ({"label": ["BENIGN"]}, "wrong_type"),  # 1 entry for 2 flows
+        ({"src_ip": "10.9.9.9"}, "key_mismatch"),
+    ],
+)
+def test_columns_message_level_errors_reject_it_as_one(change, reason) -> None:
+    message = to_columns([_plain("a"), _plain("b")])
+    message.update(change)
+    [(parsed, error, raw)] = parse_message(orjson.dumps(message), KEY)
+    assert parsed is None and error.reason == reason and raw == orjson.dumps(message)
+
+
+@pytest.mark.parametrize(
+    ("column", "entry", "reason"),
+    [
+        ("dst_port", 70000, "out_of_range"),
+        ("protocol", -1, "out_of_range"),
+        ("timestamp", 5e9, "out_of_range"),
+        ("flow_id", None, "missing_field"),
+        ("label", 3, "wrong_type"),
+        ("dst_ip", 7, "wrong_type"),
+        ("features", [1.0, 2.0], "wrong_type"),  # a short row
+    ],
+)
+def test_columns_bad_entry_rejects_only_its_flow(column, entry, reason) -> None:
+    message = to_columns([_plain("a"), _plain("b"), _plain("c")])
+    message[column][1] = entry
+    value = orjson.dumps(message)
+    outcomes = [(p.flow_id if p else e.reason) for p, e, _ in parse_message(value, KEY)]
+    assert outcomes == ["a", reason, "c"]
+    raw = orjson.loads(element_raw(value, 1))
+    assert raw["src_ip"] == KEY.decode() and raw[column] == entry  # the flow, as schema 1
+
+
+def _plain(flow_id: str) -> dict:
+    obj = flow(flow_id, KEY.decode())
+    del obj["schema"]
+    return obj
