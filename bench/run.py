@@ -226,7 +226,15 @@ PLACEHOLDER_BYTES = b"1000000001.0078125"
 class Rendered:
     """The wire messages of ``replay --loop`` (same objects, same host grouping), pre-rendered."""
 
-    def __init__(self, frame: Any, flows: int, host_batch: int, flush_every: int, run: str) -> None:
+    def __init__(
+        self,
+        frame: Any,
+        flows: int,
+        host_batch: int,
+        flush_every: int,
+        run: str,
+        schema: int = 3,
+    ) -> None:
         import orjson
 
         from producers.replay import columns_message, flow_object, flow_timestamp, prepare
@@ -239,13 +247,22 @@ class Rendered:
         # host -> [(sent index, (row, flow id, timestamp, produced_at))]
         pending: dict[str, list[tuple[int, tuple[int, str, float, float]]]] = {}
 
+        def single(flow: tuple[int, str, float, float]) -> dict[str, Any]:
+            index, flow_id, timestamp, produced_at = flow
+            obj = flow_object(prepared, index, flow_id, 0.0, produced_at)
+            obj["timestamp"] = timestamp
+            return obj
+
         def emit(host: str, group: list[tuple[int, tuple[int, str, float, float]]]) -> None:
-            # the same wire messages as `replay --host-batch` (schema 3), or schema 1
+            # the same wire messages as `replay --host-batch` (schema 3), schema 1 (host batch
+            # 1), or the older schema-2 micro-batch of flow objects (--schema 2)
             if host_batch == 1:
-                index, flow_id, _, _ = group[0][1]
-                value = orjson.dumps(
-                    flow_object(prepared, index, flow_id, self.shift_of[flow_id], PLACEHOLDER)
-                )
+                value = orjson.dumps(single(group[0][1]))
+            elif schema == 2:
+                objects = [single(flow) for _, flow in group]
+                for obj in objects:
+                    del obj["schema"]
+                value = orjson.dumps({"schema": 2, "src_ip": host, "flows": objects})
             else:
                 value = columns_message(prepared, host, [flow for _, flow in group])
             self.keys.append(host.encode())
@@ -253,7 +270,6 @@ class Rendered:
             self.first.append(group[0][0])
             self.last.append(group[-1][0])
 
-        self.shift_of: dict[str, float] = {}
         sent = 0
         loop = 0
         while sent < flows:
@@ -265,7 +281,6 @@ class Rendered:
                 host = prepared.src_ip[index]
                 stamp = flow_timestamp(prepared, index, shift, PLACEHOLDER)
                 if host_batch == 1:
-                    self.shift_of[flow_id] = shift
                     emit(host, [(sent, (index, flow_id, stamp, PLACEHOLDER))])
                 else:
                     group = pending.setdefault(host, [])
@@ -277,7 +292,6 @@ class Rendered:
                     for name in list(pending):
                         emit(name, pending.pop(name))
             loop += 1
-        self.shift_of.clear()
         for name in list(pending):
             emit(name, pending.pop(name))
         order = np.argsort(np.asarray(self.last), kind="stable")
@@ -578,7 +592,9 @@ def pipeline_latency(
 ) -> dict[str, Any]:
     n = int(rate * args.latency_seconds)
     # replay flushes every open host group every 50 ms: group the flows of each 50 ms slot
-    rendered = Rendered(frame, n, args.host_batch, max(1, int(rate * 0.05)), run="l")
+    rendered = Rendered(
+        frame, n, args.host_batch, max(1, int(rate * 0.05)), run="l", schema=args.schema
+    )
     deployment = Deployment(bootstrap, tmp, args.partitions, extra_env(args))
     deployment.create_topics()
     deployment.start_workers(workers)
@@ -656,7 +672,8 @@ def report(results: dict[str, Any]) -> None:
     scorer_best = max(scorer[path].values(), default=float("nan"))
     table = Table(
         title=f"stream-ids benchmark ({results['machine']['cores']} cores, "
-        f"{results['machine']['cpu']}, host batch {results['host_batch']})"
+        f"{results['machine']['cpu']}, host batch {results['host_batch']}, "
+        f"schema {results.get('schema', 2)})"
     )
     for column in ("measure", "value", "vs passthrough", "vs scorer alone (best batch)"):
         table.add_column(column, justify="right" if column != "measure" else "left")
@@ -744,6 +761,13 @@ def main() -> int:
     parser.add_argument("--bootstrap", default=None)
     parser.add_argument("--broker-port", type=int, default=49092)
     parser.add_argument("--host-batch", type=int, default=32)
+    parser.add_argument(
+        "--schema",
+        type=int,
+        choices=[2, 3],
+        default=3,
+        help="micro-batch wire format (3: by columns, what replay sends; 2: flow objects)",
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
@@ -795,6 +819,7 @@ def main() -> int:
         "command": " ".join(sys.argv),
         "flows": args.flows,
         "host_batch": args.host_batch,
+        "schema": args.schema if args.host_batch > 1 else 1,
         "batch_size": args.batch_size,
         "max_wait_s": args.max_wait_s,
         "worker_env": args.env,
@@ -804,7 +829,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="stream-ids-bench-") as folder:
             tmp = Path(folder)
             frame = load_replay_frame(improved_csvs())
-            rendered = Rendered(frame, args.flows, args.host_batch, FLUSH_EVERY, run="t")
+            rendered = Rendered(
+                frame, args.flows, args.host_batch, FLUSH_EVERY, run="t", schema=args.schema
+            )
             log(
                 f"{len(frame)} shared rows, looped to {args.flows} flows, host batch "
                 f"{args.host_batch}: {len(rendered.values)} messages rendered"
