@@ -31,6 +31,20 @@ BATCH = 4096
 WARM_UP_SIZES = (1, 2, 3, 5, 17, 130, 777, 2048)
 
 
+def limit_model_threads(threads: int) -> None:
+    """Cap the threads the Keras backend uses for the model (0: leave the backend's default).
+
+    Must run before the backend is imported (the pools are made once); values already in the
+    environment win, so ``TF_NUM_INTRAOP_THREADS`` etc. can still be set by hand.
+    """
+    if threads <= 0:
+        return
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    if threads == 1:  # JAX's XLA CPU client: no Eigen thread pool for the model's ops
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
+
 def shipped_model_dir() -> Path:
     """``model/shipped/`` of the installed ``model`` package."""
     import model

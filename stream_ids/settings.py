@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # Delivery of verdicts (docs/reliability.md): "at_least_once" (offsets commit after the
     # verdicts are sent; a crash repeats some) or "exactly_once" (Kafka transactions).
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # Threads the model may use (TensorFlow intra-/inter-op pools); 0: the backend's default
+    # (one per core). 1 by default: the worker already runs the model in its own thread beside
+    # the event loop, and on 2 cores TF's 2-thread pools competed with it and with the broker:
+    # half-load latency p50 124-139 -> 83-95 ms, p99 252-342 -> 178-196 ms
+    # (docs/performance.md section 8).
+    model_threads: int = Field(default=1, ge=0)
     # Compression of what the worker produces (verdicts, alerts, stats, host-state changelog).
     # zstd: 3.7x less CPU than aiokafka's lz4 (level 9, LZ4-HC) on verdict batches and 8.5x on
     # host states, and smaller (docs/performance.md section 8); "none" for the least CPU.

@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-labels", action="store_true", help="do not send ground truth")
     parser.add_argument("--id-prefix", help="prefix of the flow ids (default: a random run id)")
     parser.add_argument("--host-batch", type=int, default=1, metavar="N",
-                        help="send schema-3 micro-batches (by columns) of up to N flows of one host per record")
+                        help="send schema-3 micro-batches (by columns): up to N flows of one host")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 

@@ -36,9 +36,10 @@ def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "wa
     from faust.worker import Worker
 
     from stream_ids.agents import build_worker
-    from stream_ids.scorer import Scorer
+    from stream_ids.scorer import Scorer, limit_model_threads
 
     log = logging.getLogger("stream_ids.worker")
+    limit_model_threads(settings.model_threads)
     model = Scorer.load(model_dir or settings.model_dir)
     devices = _devices()
     metrics = None
