@@ -244,6 +244,7 @@ class Rendered:
         self.values: list[bytes] = []
         self.first: list[int] = []  # index of the message's first flow (for pacing)
         self.last: list[int] = []
+        self.counts: list[int] = []  # flows per message
         # host -> [(sent index, (row, flow id, timestamp, produced_at))]
         pending: dict[str, list[tuple[int, tuple[int, str, float, float]]]] = {}
 
@@ -269,6 +270,7 @@ class Rendered:
             self.values.append(value)
             self.first.append(group[0][0])
             self.last.append(group[-1][0])
+            self.counts.append(len(group))
 
         sent = 0
         loop = 0
@@ -299,6 +301,7 @@ class Rendered:
         self.values = [self.values[i] for i in order]
         self.first = [self.first[i] for i in order]
         self.last = [self.last[i] for i in order]
+        self.counts = [self.counts[i] for i in order]
         self.flows = flows
 
 
@@ -603,10 +606,25 @@ def pipeline_latency(
         deployment.wait_count(deployment.settings.topic_verdicts, n, timeout=args.timeout)
     finally:
         deployment.stop_workers()
-    produced, _scored, stamps = read_verdicts(
+    produced, scored, stamps = read_verdicts(
         deployment.settings, deployment.settings.topic_verdicts
     )
     latency = (stamps - produced) * 1000.0
+    # where the time goes (medians / p99 over flows): the producer's host grouping (a flow is
+    # stamped with its group's first due time), produce -> Kafka -> worker -> scored, publish
+    grouping = np.repeat(
+        (np.asarray(rendered.last) - np.asarray(rendered.first)) / rate * 1000.0,
+        rendered.counts,
+    )
+    parts = {
+        "producer_grouping": grouping,
+        "until_scored": (scored - produced) * 1000.0,
+        "publish": (stamps - scored) * 1000.0,
+    }
+    breakdown = {
+        name: {"p50_ms": float(np.percentile(v, 50)), "p99_ms": float(np.percentile(v, 99))}
+        for name, v in parts.items()
+    }
     p50, p95, p99 = (float(np.percentile(latency, q)) for q in (50, 95, 99))
     # the same without the first 2 s of a fresh worker (cold fetch, first changelog and verdict
     # batches): what a running deployment sees; both are reported
@@ -616,7 +634,11 @@ def pipeline_latency(
         f"  {workers} worker(s) at {rate:,.0f} flows/s offered "
         f"({sent['flows_per_s']:,.0f} achieved): "
         f"latency p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms "
-        f"(after the first 2 s: p50 {steady_p50:.0f} ms, p99 {steady_p99:.0f} ms)"
+        f"(after the first 2 s: p50 {steady_p50:.0f} ms, p99 {steady_p99:.0f} ms); "
+        + ", ".join(
+            f"{name} p50 {v['p50_ms']:.0f} / p99 {v['p99_ms']:.0f} ms"
+            for name, v in breakdown.items()
+        )
     )
     return {
         "offered_flows_per_s": rate,
@@ -630,6 +652,7 @@ def pipeline_latency(
         "steady_p99_ms": steady_p99,
         "cdf_ms": [float(v) for v in np.percentile(latency, np.linspace(0, 100, 201))],
         "per_second": latency_timeline(produced, latency),
+        "breakdown": breakdown,
     }
 
 
