@@ -45,7 +45,7 @@ from __future__ import annotations
 import base64
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from operator import itemgetter
 from typing import Any
 
@@ -60,7 +60,7 @@ SCHEMA_FLOW = 1
 SCHEMA_BATCH = 2
 SCHEMA_COLUMNS = 3
 SCHEMAS = (SCHEMA_FLOW, SCHEMA_BATCH, SCHEMA_COLUMNS)
-# schema-3 columns besides ``features`` (schema-1 field names); the first two are required
+# schema-3 columns besides ``features`` (schema-1 field names)
 COLUMNS = (
     "flow_id",
     "timestamp",
@@ -71,6 +71,7 @@ COLUMNS = (
     "protocol",
     "label",
 )
+REQUIRED_COLUMNS = ("flow_id", "timestamp", "features")
 
 # Reason codes written to the dead-letter topic.
 REASONS: dict[str, str] = {
@@ -364,19 +365,6 @@ class FlowColumns:
     values: np.ndarray
     element: list[int]
 
-    _LISTS = (
-        "flow_id",
-        "src_ip",
-        "src_port",
-        "dst_ip",
-        "dst_port",
-        "protocol",
-        "timestamp",
-        "produced_at",
-        "label",
-        "element",
-    )
-
     def __len__(self) -> int:
         return len(self.flow_id)
 
@@ -421,9 +409,14 @@ class FlowColumns:
             for i in range(len(self))
         ]
 
+    @staticmethod
+    def list_fields() -> list[str]:
+        """Every field but ``values``: the per-flow lists."""
+        return [field.name for field in fields(FlowColumns) if field.name != "values"]
+
     def extend(self, other: FlowColumns) -> None:
         """Append ``other``'s flows (``values`` is concatenated by :meth:`concat`)."""
-        for name in self._LISTS:
+        for name in self.list_fields():
             getattr(self, name).extend(getattr(other, name))
 
     @classmethod
@@ -440,7 +433,7 @@ class FlowColumns:
         mask = keep.tolist()
         lists = {
             name: [item for item, ok in zip(getattr(self, name), mask, strict=True) if ok]
-            for name in self._LISTS
+            for name in self.list_fields()
         }
         return FlowColumns(values=self.values[keep], **lists)
 
@@ -476,7 +469,6 @@ def parse_columns(
             if not isinstance(elements, list):
                 raise InvalidRecordError("wrong_type", "flows must be a list")
         else:
-            elements = None
             columns = _columns_of(obj, batch_host, value or b"", check)
             if columns is not None:
                 return columns, []
@@ -521,7 +513,7 @@ def _column(obj: dict[str, Any], name: str, count: int) -> list[Any] | None:
     """A schema-3 column (None: absent or null); a column of the wrong length is refused."""
     column = obj.get(name)
     if column is None:
-        if name in ("flow_id", "timestamp", "features"):
+        if name in REQUIRED_COLUMNS:
             raise InvalidRecordError("missing_field", name)
         return None
     if not isinstance(column, list):
@@ -540,6 +532,18 @@ def _numbers(column: list[Any], kinds: str) -> np.ndarray | None:
     except (ValueError, OverflowError):
         return None
     return array if array.ndim == 1 and array.dtype.kind in kinds else None
+
+
+def _valid_times(column: list[Any] | None) -> list[float] | None:
+    """Epoch seconds as floats if every entry passes the time rules (else None)."""
+    stamps = None if column is None else _numbers(column, "if")
+    if stamps is None:
+        return None
+    stamps = stamps.astype(np.float64)
+    finite = np.isfinite(stamps).all()
+    if not (finite and (stamps >= _MIN_TIMESTAMP).all() and (stamps <= _MAX_TIMESTAMP).all()):
+        return None
+    return list(stamps.tolist())
 
 
 def _all_of(column: list[Any] | None, nullable: bool) -> bool:
@@ -569,9 +573,11 @@ def _columns_of(obj: dict[str, Any], host: str, value: bytes, check: bool) -> Fl
     columns = {name: _column(obj, name, count) for name in COLUMNS[1:]}
     if b"true" in value or b"false" in value:
         return None  # numpy would take a JSON boolean for 1/0; the per-flow rules refuse it
-    if not _all_of(flow_ids, nullable=False) or not _all_of(columns["label"], nullable=True):
-        return None
-    if not _all_of(columns["dst_ip"], nullable=True):
+    if not (
+        _all_of(flow_ids, nullable=False)
+        and _all_of(columns["label"], nullable=True)
+        and _all_of(columns["dst_ip"], nullable=True)
+    ):
         return None
     try:
         matrix = np.array(features)
@@ -581,21 +587,12 @@ def _columns_of(obj: dict[str, Any], host: str, value: bytes, check: bool) -> Fl
         return None
     if matrix.shape[1] != len(obj["feature_names"]):
         return None
-    times: dict[str, np.ndarray | None] = {}
-    for name in ("timestamp", "produced_at"):
-        column = columns[name]
-        if column is None:
-            times[name] = None
-            continue
-        stamps = _numbers(column, "if")
-        if stamps is None:
-            return None
-        stamps = stamps.astype(np.float64)
-        if not (np.isfinite(stamps).all() and (stamps >= _MIN_TIMESTAMP).all()):
-            return None
-        if not (stamps <= _MAX_TIMESTAMP).all():
-            return None
-        times[name] = stamps
+    timestamps = _valid_times(columns["timestamp"])
+    produced: list[float] | list[None] | None = (
+        [None] * count if columns["produced_at"] is None else _valid_times(columns["produced_at"])
+    )
+    if timestamps is None or produced is None:
+        return None
     ints: dict[str, list[int | None]] = {}
     for name, high in (("src_port", 65535), ("dst_port", 65535), ("protocol", 255)):
         column = columns[name]
@@ -609,8 +606,6 @@ def _columns_of(obj: dict[str, Any], host: str, value: bytes, check: bool) -> Fl
     values = np.ascontiguousarray(matrix[:, order], dtype=np.float64)
     if check and check_rows(values).any():
         return None
-    stamps = times["timestamp"]
-    produced = times["produced_at"]
     return FlowColumns(
         flow_id=flow_ids,
         src_ip=[host] * count,
@@ -618,8 +613,8 @@ def _columns_of(obj: dict[str, Any], host: str, value: bytes, check: bool) -> Fl
         dst_ip=columns["dst_ip"] or [None] * count,
         dst_port=ints["dst_port"],
         protocol=ints["protocol"],
-        timestamp=stamps.tolist() if stamps is not None else [],
-        produced_at=produced.tolist() if produced is not None else [None] * count,
+        timestamp=timestamps,
+        produced_at=list(produced),
         label=columns["label"] or [None] * count,
         values=values,
         element=list(range(count)),

@@ -61,6 +61,11 @@ def source_position(offset: int, index: int = 0) -> int:
     return (int(offset) << POSITION_SHIFT) | int(index)
 
 
+def source_positions(offset: int, indices: Sequence[int]) -> np.ndarray:
+    """:func:`source_position` of several flows of one message, as int64."""
+    return (np.int64(offset) << POSITION_SHIFT) | np.asarray(indices, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class HostHistory:
     """A host's recent flows: rows ``(k, W)`` float32 oldest first, their source positions."""

@@ -56,11 +56,11 @@ from stream_ids.rolling import Counts, RollingStats
 from stream_ids.schema import FEATURE_NAMES, is_benign_label
 from stream_ids.tables import (
     HOSTLESS_KEY,
-    POSITION_SHIFT,
     HostHistory,
     build_batch_windows,
     decode_history,
     encode_history,
+    source_positions,
 )
 from stream_ids.topics import Topics
 
@@ -198,9 +198,8 @@ class BatchScorer:
             parts.append(columns)
             keys.extend([key] * count)
             offset = message.offset if message.offset is not None else -1
-            elements = np.asarray(columns.element, dtype=np.int64)
             positions.append(
-                (np.int64(offset) << POSITION_SHIFT) | elements
+                source_positions(offset, columns.element)
                 if offset >= 0
                 else np.full(count, -1, dtype=np.int64)
             )
