@@ -117,7 +117,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
 def producer_compression(name: str) -> str | None:
     """The aiokafka ``compression_type`` for a ``Settings.compression`` name.
 
-    aiokafka compresses lz4 and snappy through cramjam (a dependency); without it the
+    aiokafka compresses lz4, snappy and zstd through cramjam (a dependency); without it the
     worker would fail at its first send, so it falls back to no compression with a warning.
     """
     if name == "none":

@@ -65,11 +65,9 @@ class Settings(BaseSettings):
     # (docs/performance.md section 8).
     model_threads: int = Field(default=1, ge=0)
     # Compression of what the worker produces (verdicts, alerts, stats, host-state changelog).
-    # snappy: aiokafka's lz4 is level 9 (LZ4-HC), 3.5x the CPU of snappy on verdict batches and
-    # 21x on host states (docs/performance.md section 8). Not zstd: with it the crash test
-    # (tests/integration/test_reliability_crash.py) repeated 40% of the flows and mis-scored 14
-    # after restarts, in 2 of 2 runs (snappy and lz4: 0.2-0.5%, 0 mismatches); cause not found.
-    compression: Literal["snappy", "lz4", "gzip", "none"] = "snappy"
+    # snappy: aiokafka's lz4 is level 9 (LZ4-HC), 5.7x the CPU of snappy on verdict batches and
+    # 20x on host states (bench/compression.py, docs/performance.md section 8).
+    compression: Literal["snappy", "lz4", "zstd", "gzip", "none"] = "snappy"
 
     def confluent_config(self) -> dict[str, Any]:
         """The security part of a confluent-kafka client configuration."""
