@@ -76,6 +76,10 @@ def build_worker(
             message.acked = False
             app.consumer.ack(message)
 
+    def ack_offsets(partition: int, start: int, end: int) -> None:
+        # offsets done before (see BatchScorer.unblock_commits): acked as bare messages
+        ack_filled([done_message(flows_topic, partition, offset) for offset in range(start, end)])
+
     batch_scorer = BatchScorer(
         model,
         table,
@@ -85,6 +89,7 @@ def build_worker(
         committed_offsets=committed_offsets_of(app, flows_topic),
         fill=fill,
         ack_filled=ack_filled,
+        ack_offsets=ack_offsets,
         lookup_committed=lookup_committed,
     )
 
@@ -111,10 +116,12 @@ def build_worker(
     app.on_partitions_assigned.connect(reset_offset_guard)
 
     read_offsets = private_offsets_of(app, flows_topic, "_read_offset")
+    lowest_acked = lowest_acked_of(app, flows_topic)
 
     @app.timer(interval=CHECK_S)
     async def fill_stalled_partitions() -> None:
         await batch_scorer.fill_stalled(read_offsets())
+        await batch_scorer.unblock_commits(lowest_acked)
 
     batch_size, within = settings.batch_size, settings.max_wait_s
 
@@ -155,6 +162,32 @@ def private_offsets_of(app: Any, topic: str, attribute: str) -> Callable[[], dic
         }
 
     return snapshot
+
+
+def lowest_acked_of(app: Any, topic: str) -> Callable[[], dict[int, int]]:
+    """A snapshot function: partition -> lowest offset Faust holds acked but not committed.
+
+    From the consumer's private ``_acked`` (TP -> list of acked offsets, unsorted between
+    commits); no public accessor in faust-streaming 0.15.
+    """
+
+    def snapshot() -> dict[int, int]:
+        consumer = getattr(app, "_consumer", None)
+        acked = getattr(consumer, "_acked", None) or {}
+        return {
+            tp.partition: min(offsets)
+            for tp, offsets in list(acked.items())
+            if tp.topic == topic and offsets
+        }
+
+    return snapshot
+
+
+def done_message(topic: str, partition: int, offset: int) -> ConsumerMessage:
+    """A bare message standing for an offset that was processed before, for Faust's ack."""
+    return ConsumerMessage(
+        topic, partition, offset, 0.0, 0, None, None, None, None, tp=TP(topic, partition)
+    )
 
 
 class FilledEvent:

@@ -116,6 +116,7 @@ class BatchScorer:
         committed_offsets: Callable[[], Mapping[int, int]] | None = None,
         fill: Callable[[int, int, int], Awaitable[list[Any]]] | None = None,
         ack_filled: Callable[[list[Any]], None] | None = None,
+        ack_offsets: Callable[[int, int, int], None] | None = None,
         lookup_committed: Callable[[set[int]], Awaitable[dict[int, int]]] | None = None,
     ) -> None:
         self.model = model
@@ -148,6 +149,7 @@ class BatchScorer:
         # in-order admission per partition; holes are read from Kafka (see continuity)
         self.fill = fill
         self.ack_filled = ack_filled
+        self.ack_offsets = ack_offsets
         self.lookup_committed = lookup_committed
         self.guard = OffsetGuard() if fill is not None else None
         self.lock = asyncio.Lock()  # the agent and the stall timer both score batches
@@ -385,6 +387,25 @@ class BatchScorer:
                 await self.process(records)
                 if self.ack_filled is not None:
                     self.ack_filled([event.message for event in records])
+
+    async def unblock_commits(self, lowest_acked: Callable[[], Mapping[int, int]]) -> None:
+        """Ack again the offsets Faust's commit waits for but this worker is past (a timer)."""
+        if self.guard is None or self.ack_offsets is None or self.committed_offsets is None:
+            return
+        async with self.lock:  # no batch in flight: every offset below the expected one is done
+            blocked = self.guard.blocked_commits(self.committed_offsets(), lowest_acked())
+            for partition, start, end in blocked:
+                log.warning(
+                    "partition %d: commits held at %d although offsets up to %d were scored or "
+                    "committed already (Faust's recovery race); acking %d..%d again",
+                    partition,
+                    start,
+                    end - 1,
+                    start,
+                    end - 1,
+                )
+                self.ack_offsets(partition, start, end)
+                self.guard.unblocked += end - start
 
     async def _process(self, events: list[Any]) -> None:
         step = max(1, int(self.chunk_flows / self.flows_per_event))

@@ -134,3 +134,41 @@ def test_a_cancelled_batch_is_held_back_from_the_commit() -> None:
         asyncio.run(scorer.process(events))
     assert all(item.message.acked for item in events)  # marked: take_events' ack is a no-op
     assert scorer.guard is not None and scorer.guard.expected == {}  # from committed again
+
+
+def test_a_commit_gap_wider_than_one_below_the_expected_offset_is_blocked() -> None:
+    guard = OffsetGuard()
+    guard.admit(_events(0, range(20102, 20200)) + _events(1, range(5, 9)) + _events(2, [40]))
+    # Faust's view 20102 (read before the first commit landed); acked from 20149 on
+    committed = {0: 20102, 1: 7, 2: 30, 3: 0}
+    lowest = {0: 20149, 1: 8, 2: 60, 3: 12}
+    # 1: a gap of one Faust commits past itself; 2: acked past the expected offset, only
+    # what the guard has seen is done; 3: nothing seen since the (re)start
+    assert guard.blocked_commits(committed, lowest) == [(0, 20102, 20149), (2, 30, 41)]
+    guard.reset()
+    assert guard.blocked_commits(committed, lowest) == []
+
+
+def test_faust_commits_again_once_the_blocked_offsets_are_acked() -> None:
+    """The recovery race, on a real Faust consumer: commits held until the timer's repair."""
+    from faust.types import TP
+
+    from stream_ids.agents import build_worker, done_message, lowest_acked_of
+    from stream_ids.settings import Settings
+
+    parts = build_worker(Settings(app_id="unit-commit-race"), FakeModel())
+    app, scorer = parts.app, parts.scorer
+    topic = parts.topics.flows.get_topic_name()
+    app.topics.add(parts.topics.flows)
+    asyncio.run(app.topics._update_indices())  # what the agent's start does: acks on
+    consumer, tp = app.consumer, TP(topic, 3)
+    # scored and committed 20102..20148, then perform_seek stored the earlier 20102
+    consumer._committed_offset[tp] = 20102
+    assert scorer.guard is not None
+    scorer.guard.admit(_events(3, range(20102, 20200)))
+    for offset in range(20149, 20200):
+        consumer.ack(done_message(topic, 3, offset))
+    assert consumer._new_offset(tp) is None  # held: "a gap at the head of the acked queue"
+    asyncio.run(scorer.unblock_commits(lowest_acked_of(app, topic)))
+    assert scorer.guard.unblocked == 47
+    assert consumer._new_offset(tp) == 20200
