@@ -126,8 +126,12 @@ def build_worker(
     batch_size, within = settings.batch_size, settings.max_wait_s
 
     async def score_flows(stream: Any) -> None:
-        async for events in stream.take_events(batch_size, within=within):
-            await batch_scorer.process(events)  # acked by take_events once all is published
+        try:
+            async for events in stream.take_events(batch_size, within=within):
+                # returns while the batch's last chunk is scored; acked once all is published
+                await batch_scorer.process(events, overlap=True)
+        finally:
+            batch_scorer.abandon_tail()  # stopping: left unacked for the partition's next owner
 
     agent = app.agent(topics.flows, name="stream_ids.score_flows")(score_flows)
     timer = register_stats_timer(app, topics, stats, settings.stats_interval_s, metrics)

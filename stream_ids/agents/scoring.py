@@ -99,6 +99,14 @@ class Parsed(NamedTuple):
     partitions: np.ndarray  # (n,) int64 ``flows`` partitions, -1 unknown
 
 
+class Tail(NamedTuple):
+    """A batch whose last chunk is still being scored when :meth:`BatchScorer.process` returns."""
+
+    running: tuple[asyncio.Future[Any], Parsed]
+    events: list[Any]  # held back until its verdicts are published, then acked
+    filled: list[Any]  # messages of records the agent read itself
+
+
 class BatchScorer:
     """Scores batches of raw ``flows`` events with a loaded :class:`~stream_ids.scorer.Scorer`."""
 
@@ -160,6 +168,10 @@ class BatchScorer:
         self.flows_per_event = 1.0
         # verdicts/alerts go out as whole record batches per partition (see BatchPublisher)
         self._batches: BatchPublisher | bool | None = None if batch_publish else False
+        # the previous batch's last chunk, still scoring (process(overlap=True))
+        self.tail: Tail | None = None
+        self.tail_task: asyncio.Future[None] | None = None
+        self.tail_error: BaseException | None = None
 
     # -- validation ----------------------------------------------------------------------------
     def split(self, events: list[Any]) -> tuple[Parsed, list[tuple[bytes | None, dict[str, Any]]]]:
@@ -291,8 +303,9 @@ class BatchScorer:
         return scores, batch.lengths, batch.updated, batch.redelivered, seconds
 
     # -- one batch -----------------------------------------------------------------------------
-    async def process(self, events: list[Any]) -> None:
-        """Score one batch of events; returns when every verdict/dead letter is published.
+    async def process(self, events: list[Any], overlap: bool = False) -> None:
+        """Score one batch of events; returns when every verdict/dead letter is published,
+        or with ``overlap``, once its last chunk is being scored (see below).
 
         No event of the batch can be acked before this returns: ``stream.take_events`` acks its
         batch in a ``finally`` that Faust also runs when it stops the stream, possibly while
@@ -307,12 +320,24 @@ class BatchScorer:
         releases the GIL), the event loop parses chunk *i + 1* and publishes chunk *i - 1*.
         Chunk *i + 1* reads the host table only after chunk *i*'s histories are written, so
         per-host order is the same as one big batch.
+
+        With ``overlap`` (the agent) the pipeline goes on across batches: the call returns while
+        the batch's last chunk is still in the scoring thread, so the agent takes the next batch
+        and validates its first chunk meanwhile; that chunk is scored after the previous batch's
+        last one is published and its host states written. Its events are then acked (the
+        ``take_events`` loop has passed them by, still held back). When no batch comes first,
+        a task publishes it as soon as its scores are ready (:meth:`finish_tail`). Without this
+        a batch waited for the whole previous one: near half load that chain was most of the
+        latency (docs/performance.md).
         """
+        hold_back(events)  # before any wait: a stop now must not ack them (see above)
         async with self.lock:
-            hold_back(events)
             filled: list[Any] = []
             stale: list[Any] = []
             try:
+                if self.tail_error is not None:  # the previous batch's end failed: crash here
+                    error, self.tail_error = self.tail_error, None
+                    raise error
                 if self.guard is not None:
                     committed = dict(self.committed_offsets() if self.committed_offsets else {})
                     unknown = self.guard.unknown(events, committed)
@@ -327,19 +352,69 @@ class BatchScorer:
                     if holes and self.fill is not None:
                         events, filled = await self.with_filled(events, holes)
                     events, stale = self.guard.admit(events, committed)
-                await self._process(events)
+                running = await self._process(events, overlap and self.ack_filled is not None)
             except BaseException:
                 # Cancelled (a stop) or failed mid-batch: nothing of the batch is acked, and
                 # the next batches start again from the committed offsets.
-                if self.guard is not None:
-                    self.guard.reset()
-                self.pending_state.clear()  # the batch is scored again by the next owner
+                self.drop_state()
                 raise
-            if filled and self.ack_filled is not None:
-                self.ack_filled([event.message for event in filled])
             # stale copies were scored already (or are committed): their ack is harmless and
             # Faust's commit needs every offset acked
-            release([e for e in events + stale if not getattr(e, "filled", False)])
+            done = [e for e in events + stale if not getattr(e, "filled", False)]
+            filled_messages = [event.message for event in filled]
+            if running is None:
+                if filled_messages and self.ack_filled is not None:
+                    self.ack_filled(filled_messages)
+                release(done)
+            else:
+                self.tail = Tail(running, done, filled_messages)
+                self.tail_task = asyncio.ensure_future(self.finish_tail(self.tail))
+
+    def drop_state(self) -> None:
+        """Forget what is not published: the guard's positions, unwritten host states, a tail.
+
+        Their events stay unacked; the guard starts again from the committed offsets, so this
+        worker (a hole) or the partition's next owner scores them again.
+        """
+        if self.guard is not None:
+            self.guard.reset()
+        self.pending_state.clear()
+        self.tail = None
+
+    def abandon_tail(self) -> None:
+        """The agent stops: a batch still being scored is left unacked for the next owner."""
+        if self.tail_task is not None:
+            self.tail_task.cancel()
+        self.tail_task = None
+        if self.tail is not None:
+            self.drop_state()
+
+    async def finish_tail(self, tail: Tail) -> None:
+        """Publish ``tail`` once scored, unless the next batch did that first."""
+        await asyncio.wait([tail.running[0]])
+        async with self.lock:
+            if self.tail is not tail:
+                return
+            self.tail = None
+            try:
+                await self.complete_tail(tail)
+            except asyncio.CancelledError:
+                self.drop_state()
+                raise
+            except Exception as error:  # the agent crashes with it at its next batch
+                log.exception("publishing a batch failed")
+                self.drop_state()
+                self.tail_error = error
+
+    async def complete_tail(self, tail: Tail) -> None:
+        await self.publish(*(await self.finish_scoring(tail.running)))
+        self.write_state()  # only the tail's states: nothing later has finished scoring
+        self.ack_tail(tail)
+
+    def ack_tail(self, tail: Tail) -> None:
+        # the take_events loop passed these by while they were held back: acked here
+        if self.ack_filled is not None:  # always set when overlap is on (process)
+            self.ack_filled(tail.filled + [event.message for event in tail.events])
 
     async def with_filled(
         self, events: list[Any], holes: list[tuple[int, int, int]]
@@ -393,6 +468,8 @@ class BatchScorer:
         if self.guard is None or self.ack_offsets is None or self.committed_offsets is None:
             return
         async with self.lock:  # no batch in flight: every offset below the expected one is done
+            if self.tail is not None:  # a batch is still being scored: ask again later
+                return
             blocked = self.guard.blocked_commits(self.committed_offsets(), lowest_acked())
             for partition, start, end in blocked:
                 log.warning(
@@ -407,9 +484,13 @@ class BatchScorer:
                 self.ack_offsets(partition, start, end)
                 self.guard.unblocked += end - start
 
-    async def _process(self, events: list[Any]) -> None:
+    async def _process(
+        self, events: list[Any], overlap: bool = False
+    ) -> tuple[asyncio.Future[Any], Parsed] | None:
+        """Score ``events`` in chunks; with ``overlap`` return the last chunk still running."""
+        tail, self.tail = self.tail, None  # the previous batch's last chunk (overlap)
         step = max(1, int(self.chunk_flows / self.flows_per_event))
-        running: tuple[asyncio.Future[Any], Parsed] | None = None
+        running: tuple[asyncio.Future[Any], Parsed] | None = tail.running if tail else None
         for start in range(0, len(events), step):
             part = events[start : start + step]
             parsed = await self.validate(part)  # overlaps the running chunk's scoring
@@ -421,11 +502,21 @@ class BatchScorer:
                 done = await self.finish_scoring(running)
                 running = self.start_scoring(parsed) if parsed.flows else None
                 await self.publish(*done)  # overlaps the next chunk's scoring
+                if tail is not None:  # the previous batch is complete: its states, its acks
+                    self.write_state()  # only the previous batch's: this chunk is still scoring
+                    self.ack_tail(tail)
+                    tail = None
             elif parsed.flows:
                 running = self.start_scoring(parsed)
+        if tail is not None:  # no chunk of this batch: finish the previous one alone
+            await self.complete_tail(tail)
+            running = None
         if running is not None:
+            if overlap:
+                return running
             await self.publish(*(await self.finish_scoring(running)))
         self.write_state()
+        return None
 
     def write_state(self) -> None:
         """One table (changelog) write per host per batch, not per chunk.

@@ -126,7 +126,7 @@ def test_a_cancelled_batch_is_held_back_from_the_commit() -> None:
     for item in events:
         item.message.acked = False
 
-    async def cancelled(_events: list) -> None:
+    async def cancelled(_events: list, _overlap: bool = False) -> None:
         raise asyncio.CancelledError
 
     scorer._process = cancelled  # type: ignore[method-assign]  # the stop arrives mid-batch
@@ -172,3 +172,71 @@ def test_faust_commits_again_once_the_blocked_offsets_are_acked() -> None:
     asyncio.run(scorer.unblock_commits(lowest_acked_of(app, topic)))
     assert scorer.guard.unblocked == 47
     assert consumer._new_offset(tp) == 20200
+
+
+def _overlap_scorer(acked: list[int]) -> tuple[BatchScorer, object]:
+    topics = fake_topics()
+
+    async def fill(partition: int, start: int, end: int) -> list:
+        return []
+
+    def ack(messages: list) -> None:
+        for item in messages:
+            item.acked = True  # what Faust's consumer.ack does
+        acked.extend(item.offset for item in messages)
+
+    return BatchScorer(
+        FakeModel(), {}, topics, RollingStats("w"), fill=fill, ack_filled=ack
+    ), topics
+
+
+def _host_events(count: int) -> list:
+    flows = [flow(f"o{i}", src_ip="10.0.0.1", duration=10.0 * (i + 1)) for i in range(count)]
+    events = [event(*reversed(message(obj)), offset=i) for i, obj in enumerate(flows)]
+    for item in events:
+        item.message.acked = False
+    return events
+
+
+def test_overlapped_batches_are_acked_only_once_published_and_keep_host_order() -> None:
+    """The agent's cross-batch pipeline: a batch returns while its last chunk is scored."""
+    acked: list[int] = []
+    scorer, topics = _overlap_scorer(acked)
+    events = _host_events(9)
+
+    async def run() -> None:
+        await scorer.process(events[:3], overlap=True)
+        assert scorer.tail is not None and topics.verdicts.sent == [] and acked == []
+        assert all(item.message.acked for item in events[:3])  # held back from take_events
+        await scorer.process(events[3:6], overlap=True)  # publishes the first batch first
+        assert acked == [0, 1, 2] and len(topics.verdicts.sent) == 3
+        await scorer.process(events[6:], overlap=True)
+        assert scorer.tail_task is not None
+        await scorer.tail_task  # no next batch: published as soon as it is scored
+        assert scorer.tail is None and acked == list(range(9))
+
+    asyncio.run(run())
+    plain_acked: list[int] = []
+    plain, plain_topics = _overlap_scorer(plain_acked)
+    asyncio.run(plain.process(_host_events(9)))
+    overlapped = [(v["flow_id"], v["window_length"], v["score"]) for _, v in topics.verdicts.sent]
+    assert overlapped == [
+        (v["flow_id"], v["window_length"], v["score"]) for _, v in plain_topics.verdicts.sent
+    ]
+    assert [length for _, length, _ in overlapped] == [1, 2, 3, 4, 4, 4, 4, 4, 4]
+
+
+def test_a_stopping_agent_leaves_the_batch_still_scored_unacked() -> None:
+    acked: list[int] = []
+    scorer, topics = _overlap_scorer(acked)
+    events = _host_events(6)
+
+    async def run() -> None:
+        await scorer.process(events[:3], overlap=True)
+        scorer.abandon_tail()  # Faust stops the agent
+        await asyncio.sleep(0.05)
+
+    asyncio.run(run())
+    assert topics.verdicts.sent == [] and acked == [] and scorer.table == {}
+    assert all(item.message.acked for item in events[:3])  # never acked: the next owner scores
+    assert scorer.guard is not None and scorer.guard.expected == {}
