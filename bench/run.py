@@ -24,6 +24,7 @@ Prints one rich table, writes ``--json`` and a PNG beside it (latency CDF, throu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -815,6 +816,9 @@ def main() -> int:
         "--skip", nargs="*", default=[], choices=["passthrough", "scorer", "latency"]
     )
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument(
+        "--keep-logs", type=Path, default=None, help="keep the workers' logs in this folder"
+    )
     args = parser.parse_args()
 
     from producers.replay import FLUSH_EVERY, load_replay_frame
@@ -849,8 +853,13 @@ def main() -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
-        with tempfile.TemporaryDirectory(prefix="stream-ids-bench-") as folder:
+        with (
+            contextlib.nullcontext(str(args.keep_logs))
+            if args.keep_logs is not None
+            else tempfile.TemporaryDirectory(prefix="stream-ids-bench-")
+        ) as folder:
             tmp = Path(folder)
+            tmp.mkdir(parents=True, exist_ok=True)
             frame = load_replay_frame(improved_csvs())
             rendered = Rendered(
                 frame, args.flows, args.host_batch, FLUSH_EVERY, run="t", schema=args.schema
