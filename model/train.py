@@ -57,6 +57,7 @@ class Hyper:
     kernel_size: int = 3
     lstm_units: int = 64
     dropout: float = 0.3
+    dense_units: int = 64  # the per-flow embedding width (the cached encoding per flow)
 
 
 @dataclass
@@ -335,6 +336,7 @@ def _fit_once(
         lstm_units=hyper.lstm_units,
         dropout=hyper.dropout,
         learning_rate=hyper.learning_rate,
+        dense_units=hyper.dense_units,
     )
     callbacks: list[Any] = [
         keras.callbacks.EarlyStopping(
@@ -367,7 +369,15 @@ def grid_candidates(base: Hyper) -> list[Hyper]:
         for batch in (128, 512):
             for filters in ((16, 32), (32, 64)):
                 out.append(
-                    Hyper(lr, batch, filters, base.kernel_size, base.lstm_units, base.dropout)
+                    Hyper(
+                        lr,
+                        batch,
+                        filters,
+                        base.kernel_size,
+                        base.lstm_units,
+                        base.dropout,
+                        base.dense_units,
+                    )
                 )
     return out
 

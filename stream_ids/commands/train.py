@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--filters", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--lstm-units", type=int, default=64)
+    parser.add_argument(
+        "--dense-units", type=int, default=64, help="per-flow embedding width (cached per flow)"
+    )
     parser.add_argument("--no-log1p", action="store_true", help="plain min-max (no signed log1p)")
     parser.add_argument(
         "--protocol-mask",
@@ -79,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate,
             batch_size=args.batch_size,
             filters=tuple(args.filters),
+            lstm_units=args.lstm_units,
+            dense_units=args.dense_units,
         ),
         command="stream-ids " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )

@@ -26,7 +26,7 @@ ONE_CLASS = "cicids2017-original/Friday-Afternoon-DDoS.head.csv"
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from model.train import TrainConfig, train
+    from model.train import Hyper, TrainConfig, train
 
     folder = tmp_path_factory.mktemp("tiny")
     improved = shared_data_dir() / "cicids2017-improved"
@@ -38,7 +38,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pd.concat(parts).to_csv(data, index=False)
     out = folder / "model"
     train(
-        TrainConfig(data=[str(data)], out=str(out), window=4, epochs=1, verbose=0),
+        TrainConfig(
+            data=[str(data)],
+            out=str(out),
+            window=4,
+            epochs=1,
+            verbose=0,
+            # not the shipped widths: the options must reach the model (bench/model_size.py)
+            hyper=Hyper(filters=(8, 16), lstm_units=16, dense_units=24),
+        ),
         log=lambda m: None,
     )
     return out
@@ -61,6 +69,8 @@ def test_scorer_loads_and_scores(tiny_model: Path) -> None:
 
     scorer = Scorer.load(tiny_model)
     assert scorer.window == 4 and scorer.model_version.startswith("cnn-lstm-T4")
+    assert scorer.enable_split() and scorer.state_width == 24  # the per-flow embedding width
+    assert scorer.model.get_layer("lstm").units == 16
     frame = load_flows(shared_data_dir() / "cicids2017-original/Friday-Afternoon-DDoS.sample.csv")
     scores = scorer.score_frame(frame)
     assert scores.shape == (len(frame),) and scores.dtype == np.float32
