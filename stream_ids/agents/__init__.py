@@ -17,6 +17,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from stream_ids.agents.continuity import CHECK_S, HoleReader
+from stream_ids.agents.recovery import RecoveryWatch
 from stream_ids.agents.scoring import BatchScorer
 from stream_ids.app import create_app, worker_name
 from stream_ids.rolling import RollingStats
@@ -36,6 +37,7 @@ class WorkerParts:
     stats: RollingStats
     agent: Any
     timer: Any
+    recovery_watch: RecoveryWatch
 
 
 def build_worker(
@@ -80,6 +82,7 @@ def build_worker(
         # offsets done before (see BatchScorer.unblock_commits): acked as bare messages
         ack_filled([done_message(flows_topic, partition, offset) for offset in range(start, end)])
 
+    recovery_watch = RecoveryWatch(app)
     batch_scorer = BatchScorer(
         model,
         table,
@@ -97,6 +100,7 @@ def build_worker(
         # a rebalance moves partitions: positions this worker expected no longer hold. The
         # new start offsets are asked for now, before the first batch arrives (asking from the
         # first batch held it ~1 s: the latency tail of a fresh worker, docs/performance.md)
+        recovery_watch.start()  # runs from the first assignment on, recoveries included
         guard = batch_scorer.guard
         if guard is not None:
             guard.reset()
@@ -114,6 +118,11 @@ def build_worker(
             guard.start_at(starts)
 
     app.on_partitions_assigned.connect(reset_offset_guard)
+
+    def stop_recovery_watch(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        recovery_watch.stop()
+
+    app.on_before_shutdown.connect(stop_recovery_watch)
 
     read_offsets = private_offsets_of(app, flows_topic, "_read_offset")
     lowest_acked = lowest_acked_of(app, flows_topic)
@@ -135,7 +144,7 @@ def build_worker(
 
     agent = app.agent(topics.flows, name="stream_ids.score_flows")(score_flows)
     timer = register_stats_timer(app, topics, stats, settings.stats_interval_s, metrics)
-    return WorkerParts(app, topics, table, batch_scorer, stats, agent, timer)
+    return WorkerParts(app, topics, table, batch_scorer, stats, agent, timer, recovery_watch)
 
 
 def committed_offsets_of(app: Any, topic: str) -> Callable[[], dict[int, int]]:

@@ -28,8 +28,8 @@ class ReliabilityStream(Stream):
         self.by_name: dict[str, subprocess.Popen] = {}
         self.events: list[tuple[float, str]] = []
 
-    def start_worker(self, name: str) -> subprocess.Popen:
-        process = super().start_worker(name)
+    def start_worker(self, name: str, runner: Path | None = None) -> subprocess.Popen:
+        process = super().start_worker(name, runner)
         self.by_name[name] = process
         self.events.append((time.monotonic(), f"start {name}"))
         return process

@@ -61,11 +61,13 @@ class Stream:
             ensure_topic(s, topic)
         ensure_topic(s, s.topic_stats, partitions=1)
 
-    def start_worker(self, name: str) -> subprocess.Popen:
+    def start_worker(self, name: str, runner: Path | None = None) -> subprocess.Popen:
+        """``stream-ids worker``; ``runner``: a script run instead of the CLI module (faults)."""
         log = self.tmp / f"{name}.log"
         env = dict(self.env, STREAM_IDS_WORKER_NAME=name)
+        entry = [str(runner)] if runner is not None else ["-m", "stream_ids.cli"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "stream_ids.cli", "worker", "--loglevel", "info"],
+            [sys.executable, *entry, "worker", "--loglevel", "info"],
             env=env,
             cwd=REPO,
             stdout=log.open("wb"),

@@ -87,10 +87,11 @@ def test_pipelined_chunks_keep_host_order(chunk_flows: int) -> None:
     """A batch cut into pipelined chunks gives the scores of one offline pass (fake model)."""
     import asyncio
 
+    from streaming_fakes import FakeModel, event, fake_topics, flow, message
+
     from stream_ids.agents.scoring import BatchScorer
     from stream_ids.rolling import RollingStats
     from stream_ids.sequences import make_windows
-    from streaming_fakes import FakeModel, event, fake_topics, flow, message
 
     topics = fake_topics()
     table: dict[bytes, bytes] = {}

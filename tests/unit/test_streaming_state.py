@@ -256,7 +256,7 @@ def _reference_windows(values, hosts, histories, window):
     lengths = np.zeros(len(values), dtype=np.int32)
     for index, (row, host) in enumerate(zip(values, hosts, strict=True)):
         earlier = [] if host == HOSTLESS_KEY or window == 1 else seen.setdefault(host, [])
-        part = (earlier + [row])[-window:]
+        part = [*earlier, row][-window:]
         windows[index, window - len(part) :] = part
         lengths[index] = len(part)
         if host != HOSTLESS_KEY and window > 1:
