@@ -37,6 +37,9 @@ CHECK_S = 1.0
 # Faust's recovery reads a changelog partition as one stream of fetches; no record of a
 # partition with records left for this long is not a slow broker (a busy one answers in < 1 s)
 STALL_S = 10.0
+# Under exactly-once the last offsets of a changelog can be transaction markers, which no
+# record reaches; Faust's own check settles those after two empty 5 s polls, so it goes first
+TRANSACTIONAL_STALL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,14 @@ class RecoveryWatch:
     def __init__(
         self,
         app: Any,
-        stall_s: float = STALL_S,
+        stall_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         rewind: Callable[[dict[Any, int]], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
-        self.stall_s = stall_s
+        guarantee = getattr(app.conf.processing_guarantee, "value", app.conf.processing_guarantee)
+        transactional = str(guarantee) == "exactly_once"
+        self.stall_s = stall_s or (TRANSACTIONAL_STALL_S if transactional else STALL_S)
         self.clock = clock
         self.rewind = rewind or self._rewind
         self.rewound_at: dict[Any, float] = {}

@@ -7,7 +7,7 @@ import asyncio
 from faust.types import TP
 from streaming_fakes import FakeModel
 
-from stream_ids.agents.recovery import STALL_S, find_stalls
+from stream_ids.agents.recovery import STALL_S, TRANSACTIONAL_STALL_S, find_stalls
 
 CHANGELOG = "app-host-windows-changelog"
 
@@ -63,3 +63,14 @@ def test_the_watch_reads_a_real_faust_recovery_and_rewinds_once_per_stall() -> N
     assert {s.tp.partition for s in stalls} == {4, 5, 6} and rewound[-1][_tp(5)] == 121
     recovery._set_recovery_ended()
     assert asyncio.run(watch.check()) == [] and watch.rewound_at == {}
+
+
+def test_under_exactly_once_faust_settles_marker_offsets_first() -> None:
+    from stream_ids.agents import build_worker
+    from stream_ids.settings import Settings
+
+    plain = build_worker(Settings(app_id="unit-watch-alo"), FakeModel()).recovery_watch
+    exactly_once = build_worker(
+        Settings(app_id="unit-watch-eos", processing_guarantee="exactly_once"), FakeModel()
+    ).recovery_watch
+    assert (plain.stall_s, exactly_once.stall_s) == (STALL_S, TRANSACTIONAL_STALL_S)
