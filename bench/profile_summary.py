@@ -43,7 +43,8 @@ def main() -> None:
     for thread, samples in threads.most_common():
         print(f"\n== {thread}: {samples} samples ({samples / total:.0%})")
         for name, count in inclusive[thread].most_common(args.top):
-            print(f"  {count / samples:6.1%} incl  {leaf[thread][name] / samples:6.1%} self  {name}")
+            own = leaf[thread][name] / samples
+            print(f"  {count / samples:6.1%} incl  {own:6.1%} self  {name}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """The stream-ids benchmark: transport ceiling, scorer alone, whole pipeline (1 and 2 workers).
 
     python bench/run.py [--flows 500000] [--bootstrap HOST:PORT] [--host-batch 32]
-        [--workers 1 2] [--latency-seconds 20] [--json bench/results.json]
+        [--workers 1 2] [--latency-seconds 20] [--json PATH] [--skip ...] [--profile PATH]
 
 Without ``--bootstrap`` it starts the local broker (``stream-ids broker``, port 49092, data in
 ``/tmp/perf-broker``) and stops it at the end. Every run uses fresh topics and a fresh group.
@@ -815,11 +815,20 @@ def main() -> int:
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["passthrough", "scorer", "latency"]
     )
-    parser.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="default: bench/results.json for a full run; a partial one (--skip, "
+        "--latency-rate) goes to bench/out/results-partial.json, leaving the full table alone",
+    )
     parser.add_argument(
         "--keep-logs", type=Path, default=None, help="keep the workers' logs in this folder"
     )
     args = parser.parse_args()
+    if args.json is None:
+        partial = bool(args.skip) or args.latency_rate is not None
+        args.json = REPO / "bench" / ("out/results-partial.json" if partial else "results.json")
 
     from producers.replay import FLUSH_EVERY, load_replay_frame
     from stream_ids.datasets import improved_csvs
