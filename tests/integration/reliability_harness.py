@@ -42,6 +42,11 @@ class ReliabilityStream(Stream):
         self.events.append((time.monotonic(), f"{signal.Signals(signum).name} {name}"))
         return code
 
+    def check_alive(self) -> None:
+        """Raise if a named worker died (the tracker's ``alive`` callback)."""
+        for name, process in self.by_name.items():
+            assert process.poll() is None, f"{name} died:\n{self.logs()}"
+
     def wait_log(self, name: str, text: bytes, timeout: float = 180.0) -> None:
         log = self.tmp / f"{name}.log"
         deadline = time.monotonic() + timeout

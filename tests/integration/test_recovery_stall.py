@@ -41,7 +41,7 @@ def test_a_worker_whose_recovery_loses_changelog_records_recovers_them(
         stream.wait_ready()
         first = BackgroundReplay(stream.settings, frame.iloc[:half], "a")
         first.start()
-        tracker.wait_unique(half, timeout=300, alive=_alive(stream))
+        tracker.wait_unique(half, timeout=300, alive=stream.check_alive)
         assert stream.signal_worker("first", signal.SIGTERM) == 0
         stream.start_worker("second", runner=FAULTY_WORKER)
         stream.wait_log("second", b"recovery stalled")  # the fault happened, the watch saw it
@@ -49,7 +49,7 @@ def test_a_worker_whose_recovery_loses_changelog_records_recovers_them(
             stream.settings, frame.iloc[half:].reset_index(drop=True), "b"
         )
         second.start()
-        tracker.wait_unique(N_FLOWS, timeout=300, alive=_alive(stream))
+        tracker.wait_unique(N_FLOWS, timeout=300, alive=stream.check_alive)
         first.join(60)
         second.join(60)
         assert first.error is None and second.error is None
@@ -68,11 +68,3 @@ def test_a_worker_whose_recovery_loses_changelog_records_recovers_them(
     summary = summarise(verdicts, N_FLOWS, expected)
     assert summary["lost"] == 0, summary
     assert summary["score_mismatch_any"] == 0, summary
-
-
-def _alive(stream: ReliabilityStream):
-    def check() -> None:
-        for name, process in stream.by_name.items():
-            assert process.poll() is None, f"{name} died:\n{stream.logs()}"
-
-    return check

@@ -76,11 +76,11 @@ def test_worker_crashes_lose_nothing_and_sequences_continue(
         producer = BackgroundReplay(stream.settings, frame, "k")
         producer.start()
         for fraction, victim, successor in ((0.3, "k1", "k2"), (0.7, "k2", "k3")):
-            tracker.wait_unique(int(fraction * n), timeout=600, alive=_alive(stream))
+            tracker.wait_unique(int(fraction * n), timeout=600, alive=stream.check_alive)
             stream.signal_worker(victim, signal.SIGKILL)
             kills.append(tracker.unique)
             stream.start_worker(successor)
-        tracker.wait_unique(n, timeout=600, alive=_alive(stream))
+        tracker.wait_unique(n, timeout=600, alive=stream.check_alive)
         time.sleep(3)  # duplicates still in flight
         producer.join(60)
         assert producer.error is None and producer.result.delivered == n
@@ -112,12 +112,12 @@ def test_scale_out_and_in_keeps_every_flow_and_host_history(
         stream.wait_ready()
         producer = BackgroundReplay(stream.settings, part, "s", rate=n / 40.0)
         producer.start()
-        tracker.wait_unique(int(0.25 * n), timeout=300, alive=_alive(stream))
+        tracker.wait_unique(int(0.25 * n), timeout=300, alive=stream.check_alive)
         stream.start_worker("s2")
         stream.wait_log("s2", b"[^Worker]: Ready")
-        tracker.wait_unique(int(0.6 * n), timeout=300, alive=_alive(stream))
+        tracker.wait_unique(int(0.6 * n), timeout=300, alive=stream.check_alive)
         code = stream.signal_worker("s1", signal.SIGTERM)
-        tracker.wait_unique(n, timeout=300, alive=_alive(stream))
+        tracker.wait_unique(n, timeout=300, alive=stream.check_alive)
         time.sleep(3)
         producer.join(60)
         assert producer.error is None and producer.result.delivered == n
@@ -129,11 +129,3 @@ def test_scale_out_and_in_keeps_every_flow_and_host_history(
     report("scale", summary, tracker.records)
     assert summary["lost"] == 0, summary
     assert summary["score_mismatch_any"] == 0, summary
-
-
-def _alive(stream: ReliabilityStream):
-    def check() -> None:
-        for name, process in stream.by_name.items():
-            assert process.poll() is None, f"{name} died:\n{stream.logs()}"
-
-    return check
