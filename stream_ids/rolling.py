@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 TUMBLING_S = 10
 SLIDING_S = 60
 
@@ -42,6 +44,22 @@ class Counts:
         self.fp += other.fp
         self.tn += other.tn
         self.fn += other.fn
+
+    @classmethod
+    def of_arrays(cls, predicted: np.ndarray, attack: np.ndarray, labelled: np.ndarray) -> Counts:
+        """:meth:`of` for boolean arrays: the verdicts, the truth (read only where
+        ``labelled``), which flows carried a label. One batch without a per-flow loop."""
+        predicted, attack = predicted.astype(bool), attack.astype(bool)
+        known = labelled.astype(bool)
+        return cls(
+            flows=len(predicted),
+            alerts=int(predicted.sum()),
+            labelled=int(known.sum()),
+            tp=int((known & attack & predicted).sum()),
+            fn=int((known & attack & ~predicted).sum()),
+            fp=int((known & ~attack & predicted).sum()),
+            tn=int((known & ~attack & ~predicted).sum()),
+        )
 
     @classmethod
     def of(cls, predicted: list[bool], truth: list[bool | None]) -> Counts:

@@ -594,18 +594,14 @@ class BatchScorer:
         scored_at = time.time()
         threshold, version = self.threshold, self.model_version
         verdicts_send, alerts_send = self.topics.verdicts.send, self.topics.alerts.send
-        predicted: list[bool] = []
-        truth: list[bool | None] = []
-        latencies: list[float] = []
         batches = self.batch_publisher()
         verdict_out: list[tuple[bytes, bytes]] = []
         alert_out: list[tuple[bytes, bytes]] = []
-        for index, (key, score, length) in enumerate(
-            zip(keys, scores.tolist(), lengths.tolist(), strict=True)
+        # the per-flow loop only builds the records; counts and latencies are numpy below
+        predicted = np.asarray(scores) >= threshold
+        for index, (key, score, length, is_attack) in enumerate(
+            zip(keys, scores.tolist(), lengths.tolist(), predicted.tolist(), strict=True)
         ):
-            is_attack = score >= threshold
-            label = flows.label[index]
-            produced_at = flows.produced_at[index]
             verdict = {
                 "flow_id": flows.flow_id[index],
                 "src_ip": flows.src_ip[index],
@@ -613,13 +609,13 @@ class BatchScorer:
                 "dst_port": flows.dst_port[index],
                 "protocol": flows.protocol[index],
                 "timestamp": flows.timestamp[index],
-                "produced_at": produced_at,
+                "produced_at": flows.produced_at[index],
                 "scored_at": scored_at,
                 "score": score,
                 "is_attack": is_attack,
                 "threshold": threshold,
                 "model_version": version,
-                "label": label,
+                "label": flows.label[index],
                 "window_length": length,
             }
             value = orjson.dumps(verdict)
@@ -631,10 +627,6 @@ class BatchScorer:
                 verdict_out.append((key, value))
                 if is_attack:
                     alert_out.append((key, value))
-            predicted.append(is_attack)
-            truth.append(None if label is None else not is_benign_label(label))
-            if produced_at is not None:
-                latencies.append(scored_at - produced_at)
         if batches is not None:
             await batches.publish(
                 [
@@ -642,12 +634,28 @@ class BatchScorer:
                     (self.topics.alerts.get_topic_name(), alert_out),
                 ]
             )
-        counts = Counts.of(predicted, truth)
+        labelled, attack = label_truth(flows.label)
+        counts = Counts.of_arrays(predicted, attack, labelled)
         self.stats.add(counts, scored_at)
         if self.metrics is not None:
+            # a flow without produced_at: NaN, left out by observe_batch
+            produced = np.array(flows.produced_at, dtype=np.float64)
             self.metrics.observe_batch(
-                size=len(flows), scoring_seconds=seconds, latencies=latencies, alerts=counts.alerts
+                size=len(flows),
+                scoring_seconds=seconds,
+                latencies=scored_at - produced,
+                alerts=counts.alerts,
             )
+
+
+def label_truth(labels: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(carries a label, is an attack) per flow; each distinct label is judged once."""
+    judged: dict[str | None, bool] = {
+        label: label is not None and not is_benign_label(label) for label in set(labels)
+    }
+    labelled = np.array([label is not None for label in labels], dtype=np.bool_)
+    attack = np.array([judged[label] for label in labels], dtype=np.bool_)
+    return labelled, attack
 
 
 class BatchPublisher:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import urllib.request
 
+import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -83,3 +85,44 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_batch_latency_histogram_matches_prometheus_histogram() -> None:
+    """The numpy histogram exports what prometheus-client's per-value observe would."""
+    from prometheus_client import Histogram
+
+    from stream_ids.observability import LATENCY_SECONDS_BUCKETS
+
+    rng = np.random.default_rng(7)
+    batches = [
+        rng.exponential(0.3, 500),
+        np.array(LATENCY_SECONDS_BUCKETS),  # exactly on every bound: counted in that bucket
+        np.array([-0.2, 0.0, 61.0, math.inf, math.nan]),  # skew -> 0; +Inf bucket; left out
+        np.array([]),
+    ]
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    reference_registry = CollectorRegistry()
+    reference = Histogram(
+        "stream_ids_latency_seconds",
+        "reference",
+        buckets=LATENCY_SECONDS_BUCKETS,
+        registry=reference_registry,
+    )
+    for batch in batches:
+        metrics.observe_batch(len(batch), 0.01, latencies=batch)
+        for value in batch.tolist():
+            if math.isfinite(value):
+                reference.observe(max(0.0, value))
+    ours = _samples(generate_latest(registry).decode())
+    theirs = _samples(generate_latest(reference_registry).decode())
+    wanted = {
+        key: value
+        for key, value in theirs.items()
+        if key[0] in ("stream_ids_latency_seconds_bucket", "stream_ids_latency_seconds_count")
+    }
+    assert len(wanted) == len(LATENCY_SECONDS_BUCKETS) + 2
+    assert {key: ours[key] for key in wanted} == wanted
+    assert ours[("stream_ids_latency_seconds_sum", ())] == pytest.approx(
+        theirs[("stream_ids_latency_seconds_sum", ())]
+    )

@@ -141,6 +141,29 @@ def test_counts_and_derived_rates() -> None:
     assert record["recall"] == 0.5
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(), st.sampled_from([None, "BENIGN", " benign ", "DDoS", "PortScan"])
+        ),
+        max_size=40,
+    )
+)
+def test_batch_counts_equal_per_flow_counts(flows) -> None:
+    """What the agent's publish counts with numpy = the per-flow rule (Counts.of)."""
+    from stream_ids.agents.scoring import label_truth
+    from stream_ids.schema import is_benign_label
+
+    predicted = [guess for guess, _ in flows]
+    labels = [label for _, label in flows]
+    truth = [None if label is None else not is_benign_label(label) for label in labels]
+    labelled, attack = label_truth(labels)
+    assert Counts.of_arrays(np.array(predicted, dtype=bool), attack, labelled) == Counts.of(
+        predicted, truth
+    )
+
+
 def test_unlabelled_stats_have_null_confusion() -> None:
     record = Counts.of([True], [None]).record("w", "cumulative", 0, 1, 1)
     assert record["tp"] is None and record["false_alarm_rate"] is None
