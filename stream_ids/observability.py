@@ -32,8 +32,11 @@ from the event loop or from the scoring thread executor. The names are listed in
 from __future__ import annotations
 
 import contextlib
+import gc
+import logging
 import math
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -50,6 +53,10 @@ from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 PREFIX = "stream_ids"
+# A garbage collection that stops the worker this long shows in the latency tail
+GC_PAUSE_WARN_S = 0.1
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 SCORING_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -201,6 +208,49 @@ class WorkerMetrics:
         self.false_alarm_rate.set(_gauge_value(far))
         self.precision.set(_gauge_value(precision))
         self.recall.set(_gauge_value(recall))
+
+
+class GcPauseLog:
+    """Logs each garbage collection that paused the process for ``threshold_s`` or longer.
+
+    Why: the latency runs show rare stalls of ~1.5 s with nothing in the worker log
+    (docs/performance.md); a full collection walks every tracked object while every thread
+    waits, so a pause is logged with its generation, making such a stall attributable.
+    """
+
+    def __init__(self, threshold_s: float = GC_PAUSE_WARN_S) -> None:
+        self.threshold_s = threshold_s
+        self.started: float | None = None
+        self.pauses = 0  # pauses logged, for tests
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        if self.started is None:
+            return
+        pause, self.started = time.perf_counter() - self.started, None
+        if pause >= self.threshold_s:
+            self.pauses += 1
+            log.warning(
+                "garbage collection of generation %d paused the worker %.0f ms "
+                "(%d objects collected; %d frozen objects not scanned)",
+                info.get("generation", -1),
+                pause * 1000.0,
+                info.get("collected", 0),
+                gc.get_freeze_count(),
+            )
+
+
+def watch_gc_pauses(threshold_s: float = GC_PAUSE_WARN_S) -> GcPauseLog:
+    """Install a :class:`GcPauseLog` (once per process) and return it."""
+    for callback in gc.callbacks:
+        if isinstance(callback, GcPauseLog):
+            callback.threshold_s = threshold_s
+            return callback
+    watcher = GcPauseLog(threshold_s)
+    gc.callbacks.append(watcher)
+    return watcher
 
 
 def start_metrics_server(

@@ -52,6 +52,11 @@ def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "wa
         log.warning("Prometheus metrics disabled: %s", error)
     _declare_topics(settings)
     parts = build_worker(settings, model, metrics=metrics)
+    from stream_ids.observability import watch_gc_pauses
+
+    # from here on: the start's own collections (model load, warm-up) are expected and
+    # then frozen (gc.freeze in the scoring agent)
+    watch_gc_pauses()
     print(
         f"stream-ids worker {parts.stats.worker}: model {model.model_version} "
         f"(window {model.window}, threshold {model.threshold:.4f}) on {devices}; "

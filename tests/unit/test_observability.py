@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import urllib.request
 
 import numpy as np
@@ -126,3 +127,28 @@ def test_batch_latency_histogram_matches_prometheus_histogram() -> None:
     assert ours[("stream_ids_latency_seconds_sum", ())] == pytest.approx(
         theirs[("stream_ids_latency_seconds_sum", ())]
     )
+
+
+def test_a_long_garbage_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import gc
+
+    from stream_ids.observability import watch_gc_pauses
+
+    watcher = watch_gc_pauses(threshold_s=0.0)  # every collection counts as long here
+    try:
+        assert watch_gc_pauses(threshold_s=0.0) is watcher  # installed once
+        cycles = []
+        for _ in range(1000):
+            node: list = []
+            node.append(node)  # a reference cycle: only the collector frees it
+            cycles.append(node)
+        del cycles, node
+        with caplog.at_level("WARNING", logger="stream_ids.observability"):
+            gc.collect()
+        assert watcher.pauses >= 1
+        message = [r.getMessage() for r in caplog.records if "garbage collection" in r.getMessage()]
+        pattern = r"generation 2 paused the worker \d+ ms \((\d+) objects collected"
+        found = re.search(pattern, message[-1])
+        assert found is not None and int(found.group(1)) >= 1000  # our cycles, maybe more
+    finally:
+        gc.callbacks.remove(watcher)
