@@ -47,8 +47,8 @@ class Counts:
 
     @classmethod
     def of_arrays(cls, predicted: np.ndarray, attack: np.ndarray, labelled: np.ndarray) -> Counts:
-        """:meth:`of` for boolean arrays: the verdicts, the truth (read only where
-        ``labelled``), which flows carried a label. One batch without a per-flow loop."""
+        """Counts of one batch from boolean arrays: the verdicts, the truth (read only where
+        ``labelled``), which flows carried a label."""
         predicted, attack = predicted.astype(bool), attack.astype(bool)
         known = labelled.astype(bool)
         return cls(
@@ -63,22 +63,13 @@ class Counts:
 
     @classmethod
     def of(cls, predicted: list[bool], truth: list[bool | None]) -> Counts:
-        """Counts of one batch: ``predicted[i]`` the verdict, ``truth[i]`` None when unlabelled."""
-        counts = cls(flows=len(predicted), alerts=sum(predicted))
-        for guess, actual in zip(predicted, truth, strict=True):
-            if actual is None:
-                continue
-            counts.labelled += 1
-            if actual:
-                if guess:
-                    counts.tp += 1
-                else:
-                    counts.fn += 1
-            elif guess:
-                counts.fp += 1
-            else:
-                counts.tn += 1
-        return counts
+        """:meth:`of_arrays` for lists: ``predicted[i]`` the verdict, ``truth[i]`` None when
+        unlabelled."""
+        return cls.of_arrays(
+            np.array(predicted, dtype=bool),
+            np.array([bool(actual) for actual in truth], dtype=bool),
+            np.array([actual is not None for actual in truth], dtype=bool),
+        )
 
     def record(
         self, worker: str, window: str, start: float, end: float, now: float

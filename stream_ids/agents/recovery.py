@@ -30,10 +30,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stream_ids.agents.continuity import CHECK_S
+
 log = logging.getLogger(__name__)
 
-# How often the watch looks
-CHECK_S = 1.0
 # Faust's recovery reads a changelog partition as one stream of fetches; no record of a
 # partition with records left for this long is not a slow broker (a busy one answers in < 1 s)
 STALL_S = 10.0

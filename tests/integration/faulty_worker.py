@@ -11,7 +11,6 @@ the worker's recovery watch seeks the partition back) passes. Run as
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from faust.transport import conductor
@@ -43,7 +42,6 @@ def _dropping_handler(self: Any) -> Any:
 conductor.Conductor._compile_message_handler = _dropping_handler  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from stream_ids.cli import main
+    from stream_ids.cli import main  # the harness puts the repository on PYTHONPATH
 
     sys.exit(main(sys.argv[1:]))

@@ -151,17 +151,22 @@ def test_counts_and_derived_rates() -> None:
     )
 )
 def test_batch_counts_equal_per_flow_counts(flows) -> None:
-    """What the agent's publish counts with numpy = the per-flow rule (Counts.of)."""
+    """What the agent's publish counts with numpy = the per-flow rule."""
     from stream_ids.agents.scoring import label_truth
     from stream_ids.schema import is_benign_label
 
     predicted = [guess for guess, _ in flows]
     labels = [label for _, label in flows]
-    truth = [None if label is None else not is_benign_label(label) for label in labels]
+    expected = Counts(flows=len(flows), alerts=sum(predicted))
+    for guess, label in flows:
+        if label is None:
+            continue
+        expected.labelled += 1
+        cells = {(True, True): "tp", (True, False): "fn", (False, True): "fp", (False, False): "tn"}
+        field = cells[(not is_benign_label(label), guess)]  # (attack, alerted)
+        setattr(expected, field, getattr(expected, field) + 1)
     labelled, attack = label_truth(labels)
-    assert Counts.of_arrays(np.array(predicted, dtype=bool), attack, labelled) == Counts.of(
-        predicted, truth
-    )
+    assert Counts.of_arrays(np.array(predicted, dtype=bool), attack, labelled) == expected
 
 
 def test_unlabelled_stats_have_null_confusion() -> None:
