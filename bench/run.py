@@ -235,6 +235,7 @@ class Rendered:
         flush_every: int,
         run: str,
         schema: int = 3,
+        binary: bool = True,
     ) -> None:
         import orjson
 
@@ -266,7 +267,7 @@ class Rendered:
                     del obj["schema"]
                 value = orjson.dumps({"schema": 2, "src_ip": host, "flows": objects})
             else:
-                value = columns_message(prepared, host, [flow for _, flow in group])
+                value = columns_message(prepared, host, [flow for _, flow in group], binary)
             self.keys.append(host.encode())
             self.values.append(value)
             self.first.append(group[0][0])
@@ -597,7 +598,8 @@ def pipeline_latency(
     n = int(rate * args.latency_seconds)
     # replay flushes every open host group every 50 ms: group the flows of each 50 ms slot
     rendered = Rendered(
-        frame, n, args.host_batch, max(1, int(rate * 0.05)), run="l", schema=args.schema
+        frame, n, args.host_batch, max(1, int(rate * 0.05)), run="l", schema=args.schema,
+        binary=not args.json_features,
     )
     deployment = Deployment(bootstrap, tmp, args.partitions, extra_env(args))
     deployment.create_topics()
@@ -792,6 +794,12 @@ def main() -> int:
         default=3,
         help="micro-batch wire format (3: by columns, what replay sends; 2: flow objects)",
     )
+    parser.add_argument(
+        "--json-features",
+        action="store_true",
+        help="schema 3 with the features as JSON rows (replay --json-features) instead of the "
+        "base64 float64 block replay sends by default",
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
@@ -856,6 +864,7 @@ def main() -> int:
         "flows": args.flows,
         "host_batch": args.host_batch,
         "schema": args.schema if args.host_batch > 1 else 1,
+        "features": "json" if args.json_features or args.schema != 3 else "binary",
         "batch_size": args.batch_size,
         "max_wait_s": args.max_wait_s,
         "worker_env": args.env,
@@ -871,7 +880,8 @@ def main() -> int:
             tmp.mkdir(parents=True, exist_ok=True)
             frame = load_replay_frame(improved_csvs())
             rendered = Rendered(
-                frame, args.flows, args.host_batch, FLUSH_EVERY, run="t", schema=args.schema
+                frame, args.flows, args.host_batch, FLUSH_EVERY, run="t", schema=args.schema,
+                binary=not args.json_features,
             )
             log(
                 f"{len(frame)} shared rows, looped to {args.flows} flows, host batch "

@@ -31,6 +31,13 @@ Two message shapes are accepted on ``flows`` (both keyed by the UTF-8 source hos
   ``features`` zipped with ``feature_names``), with the same rules and reason codes: a bad
   entry rejects that flow only (its dead letter carries that flow as a schema-1 object).
 
+  Instead of ``features`` a schema-3 message may carry ``features_f64``: the same matrix as
+  base64 (RFC 4648, padded) of its float64 values, little-endian, row after row (flows x
+  ``feature_names``). It means the message whose ``features`` holds those numbers, NaN and
+  infinities written as below; a block that is not such a matrix rejects the message as a
+  whole (``wrong_type``). Parsing the numbers of the JSON rows was most of a worker's
+  validation time (docs/performance.md section 11); ``replay --host-batch`` sends this form.
+
 Non-finite numbers: JSON has no NaN/Infinity. In the four rate features (CICFlowMeter divides
 by a zero duration there) ``null`` and ``"NaN"`` mean NaN and ``"Infinity"``/``"-Infinity"``
 mean infinities; everywhere else they are rejected (reason ``non_finite``).
@@ -52,6 +59,7 @@ from typing import Any
 import faust
 import numpy as np
 import orjson
+import pybase64
 
 from stream_ids.errors import InvalidRecordError
 from stream_ids.schema import FEATURE_NAMES, RATE_FEATURES
@@ -72,6 +80,9 @@ COLUMNS = (
     "label",
 )
 REQUIRED_COLUMNS = ("flow_id", "timestamp", "features")
+# schema 3: the features matrix as base64 of little-endian float64 (instead of ``features``)
+BINARY_FEATURES = "features_f64"
+_NUMERIC_COLUMNS = ("timestamp", "produced_at", "src_port", "dst_port", "protocol")
 
 # Reason codes written to the dead-letter topic.
 REASONS: dict[str, str] = {
@@ -569,23 +580,31 @@ def _columns_of(obj: dict[str, Any], host: str, value: bytes, check: bool) -> Fl
         raise InvalidRecordError("missing_field", "flows is empty")
     count = len(flow_ids)
     order = _feature_order(obj.get("feature_names"))
-    features = _column(obj, "features", count)
+    block = obj.get(BINARY_FEATURES)
+    if block is not None:
+        matrix = binary_features(obj, count)
+    else:
+        features = _column(obj, "features", count)
     columns = {name: _column(obj, name, count) for name in COLUMNS[1:]}
-    if b"true" in value or b"false" in value:
-        return None  # numpy would take a JSON boolean for 1/0; the per-flow rules refuse it
     if not (
         _all_of(flow_ids, nullable=False)
         and _all_of(columns["label"], nullable=True)
         and _all_of(columns["dst_ip"], nullable=True)
     ):
         return None
-    try:
-        matrix = np.array(features)
-    except (ValueError, OverflowError):  # ragged rows
-        return None
-    if matrix.ndim != 2 or matrix.dtype.kind not in "if" or matrix.shape[0] != count:
-        return None
-    if matrix.shape[1] != len(obj["feature_names"]):
+    # numpy would take a JSON boolean for 1/0; the per-flow rules refuse it
+    if block is None:
+        if b"true" in value or b"false" in value:
+            return None
+        try:
+            matrix = np.array(features)
+        except (ValueError, OverflowError):  # ragged rows
+            return None
+        if matrix.ndim != 2 or matrix.dtype.kind not in "if" or matrix.shape[0] != count:
+            return None
+        if matrix.shape[1] != len(obj["feature_names"]):
+            return None
+    elif any(type(item) is bool for name in _NUMERIC_COLUMNS for item in columns[name] or ()):
         return None
     timestamps = _valid_times(columns["timestamp"])
     produced: list[float] | list[None] | None = (
@@ -621,13 +640,44 @@ def _columns_of(obj: dict[str, Any], host: str, value: bytes, check: bool) -> Fl
     )
 
 
+def binary_features(obj: dict[str, Any], count: int) -> np.ndarray:
+    """The (flows, feature_names) float64 matrix of a schema-3 ``features_f64`` block."""
+    if obj.get("features") is not None:
+        raise InvalidRecordError("wrong_type", "features and features_f64 are both given")
+    block = obj.get(BINARY_FEATURES)
+    if not isinstance(block, str):
+        raise InvalidRecordError("wrong_type", "features_f64 must be a base64 string")
+    try:
+        raw = pybase64.b64decode(block, validate=True)
+    except ValueError:  # binascii.Error is one
+        raise InvalidRecordError("wrong_type", "features_f64 is not base64") from None
+    width = len(obj["feature_names"])
+    if len(raw) != count * width * 8:
+        raise InvalidRecordError(
+            "wrong_type",
+            f"features_f64 holds {len(raw)} bytes, not {count} flows x {width} float64",
+        )
+    return np.frombuffer(raw, dtype="<f8").reshape(count, width)
+
+
+def binary_block(matrix: np.ndarray) -> str:
+    """The ``features_f64`` value of a (flows, features) matrix (the producers' side)."""
+    data = np.ascontiguousarray(matrix, dtype="<f8").tobytes()
+    return pybase64.b64encode(data).decode("ascii")
+
+
 def _rows_of(obj: dict[str, Any], host: str) -> list[dict[str, Any]]:
     """Each flow of a schema-3 message as its schema-1 object (without ``schema``)."""
     count = len(obj["flow_id"])
     names = obj["feature_names"]
     columns = {name: _column(obj, name, count) for name in COLUMNS}
+    if obj.get(BINARY_FEATURES) is not None:  # the JSON rows that block stands for
+        matrix = binary_features(obj, count).tolist()
+        feature_rows = [[encode_number(value) for value in row] for row in matrix]
+    else:
+        feature_rows = obj["features"]
     rows: list[dict[str, Any]] = []
-    for index, features in enumerate(obj["features"]):
+    for index, features in enumerate(feature_rows):
         row: dict[str, Any] = {"src_ip": host}
         for name, column in columns.items():
             row[name] = None if column is None else column[index]

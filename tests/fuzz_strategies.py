@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import orjson
+import pybase64
 from hypothesis import strategies as st
 
-from stream_ids.records import COLUMNS
+from stream_ids.records import BINARY_FEATURES, COLUMNS, binary_block
 from stream_ids.schema import FEATURE_NAMES
 
 
@@ -74,9 +77,45 @@ def to_columns(flows: list[Any], names: list[str] | None = None) -> dict[str, An
     return message
 
 
+_AS_NUMBER = {None: math.nan, "NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def to_binary(message: dict[str, Any]) -> dict[str, Any] | None:
+    """``message`` (schema 3) with its features as a ``features_f64`` block: null/"NaN"/
+    "Infinity" as NaN/inf, numbers as float64 (None when an entry is none of them, or when a
+    number does not survive float64 unchanged, e.g. an integer beyond 2**53)."""
+    rows = message.get("features")
+    names = message.get("feature_names")
+    if not isinstance(rows, list) or not isinstance(names, list):
+        return None
+    matrix: list[list[float]] = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != len(names):
+            return None
+        values = []
+        for entry in row:
+            if isinstance(entry, bool):
+                return None
+            if isinstance(entry, float):
+                values.append(entry)
+            elif isinstance(entry, int):
+                if float(entry) != entry:
+                    return None
+                values.append(float(entry))
+            elif isinstance(entry, str | None) and entry in _AS_NUMBER:
+                values.append(_AS_NUMBER[entry])
+            else:
+                return None
+        matrix.append(values)
+    binary = {name: value for name, value in message.items() if name != "features"}
+    binary[BINARY_FEATURES] = binary_block(np.array(matrix, dtype=np.float64).reshape(
+        len(rows), len(names)))
+    return binary
+
+
 @st.composite
 def message_values(draw: Any) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "json", "flow", "batch", "columns"]))
+    kind = draw(st.sampled_from(["bytes", "json", "flow", "batch", "columns", "binary"]))
     if kind == "bytes":
         return draw(st.binary(max_size=200))
     if kind == "json":
@@ -89,6 +128,13 @@ def message_values(draw: Any) -> bytes:
             name = draw(st.sampled_from([*COLUMNS, "features", "feature_names", "src_ip"]))
             columns[name] = draw(json_values)
         return orjson.dumps(columns, option=orjson.OPT_NON_STR_KEYS)
+    if kind == "binary":
+        columns = to_columns(draw(st.lists(mutated_flow(), max_size=5)))
+        binary = to_binary(columns) or columns
+        if draw(st.integers(0, 3)) == 0:
+            name = draw(st.sampled_from([*COLUMNS, "features", BINARY_FEATURES, "src_ip"]))
+            binary[name] = draw(json_values | st.text(alphabet="AQ=", max_size=12))
+        return orjson.dumps(binary, option=orjson.OPT_NON_STR_KEYS)
     elements = draw(st.lists(mutated_flow() | json_values, max_size=5))
     for element in elements:
         if isinstance(element, dict):
@@ -126,7 +172,7 @@ def carried(value: bytes, key: bytes | None, agent: bool = True) -> int:
             for name in [*COLUMNS, "features"]
         )
         and obj.get("timestamp") is not None
-        and obj.get("features") is not None
+        and features_readable(obj)
     ):
         return len(obj["flow_id"])
     if (
@@ -140,3 +186,18 @@ def carried(value: bytes, key: bytes | None, agent: bool = True) -> int:
     ):
         return max(1, len(obj["flows"]))
     return 1
+
+
+def features_readable(obj: dict[str, Any]) -> bool:
+    """A schema-3 message's features can be split into flows: JSON rows, or a base64 block of
+    exactly flows x feature_names float64 (and not both)."""
+    block = obj.get(BINARY_FEATURES)
+    if block is None:
+        return obj.get("features") is not None
+    if obj.get("features") is not None or not isinstance(block, str):
+        return False
+    try:
+        raw = pybase64.b64decode(block, validate=True)
+    except ValueError:
+        return False
+    return len(raw) == 8 * len(obj["flow_id"]) * len(obj["feature_names"])

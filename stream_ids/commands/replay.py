@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--id-prefix", help="prefix of the flow ids (default: a random run id)")
     parser.add_argument("--host-batch", type=int, default=1, metavar="N",
                         help="send schema-3 micro-batches (by columns): up to N flows of one host")
+    parser.add_argument("--json-features", action="store_true",
+                        help="with --host-batch: features as JSON rows of numbers instead of one "
+                        "base64 float64 block (slower to parse; docs/streaming.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         labels=not args.no_labels,
         id_prefix=args.id_prefix,
         host_batch=max(1, args.host_batch),
+        binary_features=not args.json_features,
         progress=not args.quiet,
     )
     for note in result.notes:

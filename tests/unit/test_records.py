@@ -7,21 +7,24 @@ import math
 import numpy as np
 import orjson
 import pytest
-from fuzz_strategies import KEY, json_values, to_columns
+from fuzz_strategies import KEY, json_values, to_binary, to_columns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streaming_fakes import flow
 
 from stream_ids.errors import InvalidRecordError
 from stream_ids.records import (
+    BINARY_FEATURES,
     COLUMNS,
     REASONS,
     Verdict,
+    check_rows,
     dead_letter,
     element_raw,
     parse_columns,
     parse_flow_message,
     parse_message,
+    row_error,
 )
 from stream_ids.schema import FEATURE_NAMES, RATE_FEATURES
 
@@ -230,7 +233,103 @@ def test_columns_boolean_feature_is_refused_like_schema_1(value) -> None:
     assert first[0] is not None and second[1].reason == "wrong_type"
 
 
-def test_columns_fast_path_equals_per_flow_rules_on_real_rows() -> None:
+_FEATURE_VALUES = (
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.0, -1.0, 1e15, 1.0000000000000002e15, -0.0, 5e-324])
+)
+
+
+@st.composite
+def binary_able_flows(draw) -> list:
+    """Flows whose features are any float64 (NaN, infinities, huge, negative) and whose other
+    columns may hold random JSON: every entry a binary block can carry."""
+    flows = []
+    for index in range(draw(st.integers(1, 6))):
+        obj = _plain(f"f{index}")
+        for _ in range(draw(st.integers(0, 3))):
+            obj["features"][draw(st.sampled_from(FEATURE_NAMES))] = draw(_FEATURE_VALUES)
+        if draw(st.integers(0, 3)) == 0:
+            obj[draw(st.sampled_from(COLUMNS))] = draw(json_values)
+        flows.append(obj)
+    return flows
+
+
+def _json_number(value: float) -> object:
+    """A float64 as a JSON features row carries it (see the records module docstring)."""
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _agent_outcomes(value: bytes) -> list:
+    """What the scoring agent makes of a message: parse_columns without the range rules, then
+    check_rows on the batch and row_error for a flagged row (BatchScorer.split)."""
+    columns, rejected = parse_columns(value, KEY, check=False)
+    outcomes = {index: ("rejected", error.reason) for index, error, _ in rejected}
+    bad = check_rows(columns.values) if len(columns) else []
+    for row, (element, parsed) in enumerate(zip(columns.element, columns.flows(), strict=True)):
+        if bad[row]:
+            outcomes[element] = ("rejected", row_error(tuple(columns.values[row])).reason)
+        else:
+            [outcomes[element]] = _outcomes([(parsed, None, b"")])
+    return [outcomes[index] for index in sorted(outcomes)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(binary_able_flows(), st.randoms(use_true_random=False))
+def test_binary_features_mean_the_json_rows(flows, shuffle) -> None:
+    """A features_f64 block means the message whose JSON rows hold its numbers: the same
+    flows, rejections, reasons and dead-letter objects, whatever the other columns hold (with
+    the range rules in the parser, and as the agent applies them afterwards)."""
+    names = [*list(FEATURE_NAMES), "extra_ignored"]
+    shuffle.shuffle(names)
+    for obj in flows:
+        obj["features"]["extra_ignored"] = 1.0
+    message = to_columns(flows, names)
+    binary = to_binary(message)
+    assert binary is not None and "features" not in binary
+    message["features"] = [[_json_number(value) for value in row] for row in message["features"]]
+    as_json = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+    as_binary = orjson.dumps(binary, option=orjson.OPT_NON_STR_KEYS)
+    expected = parse_message(as_json, KEY)
+    got = parse_message(as_binary, KEY)
+    assert _outcomes(got) == _outcomes(expected)
+    assert _agent_outcomes(as_binary) == _agent_outcomes(as_json)
+    for index, (parsed, _error, _raw) in enumerate(got):
+        if parsed is None:  # its dead letter: the same schema-1 object
+            assert orjson.loads(element_raw(as_binary, index)) == orjson.loads(
+                element_raw(as_json, index)
+            )
+
+
+@pytest.mark.parametrize(
+    ("block", "reason"),
+    [
+        (7, "wrong_type"),
+        ("not base64!", "wrong_type"),
+        ("AAAA", "wrong_type"),  # 3 bytes for 2 flows of 76+ features
+        (None, "missing_field"),  # and no features either
+    ],
+)
+def test_binary_block_that_is_no_matrix_rejects_the_message_as_one(block, reason) -> None:
+    message = to_columns([_plain("a"), _plain("b")])
+    del message["features"]
+    message[BINARY_FEATURES] = block
+    [(parsed, error, raw)] = parse_message(orjson.dumps(message), KEY)
+    assert parsed is None and error.reason == reason and raw == orjson.dumps(message)
+
+
+def test_binary_block_and_json_rows_together_are_refused() -> None:
+    message = to_binary(to_columns([_plain("a"), _plain("b")]))
+    message["features"] = to_columns([_plain("a"), _plain("b")])["features"]
+    [(parsed, error, _raw)] = parse_message(orjson.dumps(message), KEY)
+    assert parsed is None and error.reason == "wrong_type"
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json-rows", "binary-block"])
+def test_columns_fast_path_equals_per_flow_rules_on_real_rows(binary) -> None:
     """Real CICIDS2017 rows through `replay`'s columns message: same flows as schema 1."""
     from producers.replay import columns_message, flow_object, load_replay_frame, prepare
     from stream_ids.datasets import shared_data_dir
@@ -248,7 +347,7 @@ def test_columns_fast_path_equals_per_flow_rules_on_real_rows() -> None:
     prepared.finite_rows = np.isfinite(prepared.features).all(axis=1)
     n = prepared.n
     rows = [(index, f"r-{index}", prepared.timestamp[index], 1.8e9) for index in range(n)]
-    columns, rejected = parse_columns(columns_message(prepared, "h", rows), b"h")
+    columns, rejected = parse_columns(columns_message(prepared, "h", rows, binary), b"h")
     singles = [
         parse_flow_message(
             orjson.dumps(dict(flow_object(prepared, index, f"r-{index}", 0.0, 1.8e9), src_ip="h")),
