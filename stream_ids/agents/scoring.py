@@ -33,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -69,6 +71,9 @@ log = logging.getLogger(__name__)
 # Flows per pipelined chunk of a batch: large enough that the model runs at its efficient
 # batch size (docs/performance.md: >= 512), small enough to overlap parsing and scoring.
 CHUNK_FLOWS = 2048
+# Chunks handed to the scoring thread at once: the one it scores and the next, queued, so it
+# never waits for the event loop to hand over the next one (docs/performance.md section 12).
+PIPELINE_DEPTH = 2
 
 
 def hold_back(events: list[Any]) -> None:
@@ -99,10 +104,19 @@ class Parsed(NamedTuple):
     partitions: np.ndarray  # (n,) int64 ``flows`` partitions, -1 unknown
 
 
-class Tail(NamedTuple):
-    """A batch whose last chunk is still being scored when :meth:`BatchScorer.process` returns."""
+class Running(NamedTuple):
+    """A chunk handed to the scoring thread."""
 
-    running: tuple[asyncio.Future[Any], Parsed]
+    future: asyncio.Future[Any]
+    parsed: Parsed
+    sequence: int  # the chunk's number, names its host states in ``BatchScorer.unmerged``
+
+
+class Tail(NamedTuple):
+    """A batch whose last chunks are still being scored when :meth:`BatchScorer.process`
+    returns."""
+
+    running: tuple[Running, ...]
     events: list[Any]  # held back until its verdicts are published, then acked
     filled: list[Any]  # messages of records the agent read itself
 
@@ -163,6 +177,15 @@ class BatchScorer:
         self.lock = asyncio.Lock()  # the agent and the stall timer both score batches
         # host states of the batch in progress, written to the table once at its end
         self.pending_state: dict[bytes, HostHistory] = {}
+        # host states as the scoring thread last wrote them (host -> (chunk sequence, state)):
+        # a chunk queued behind another reads its hosts' newest state from here, as the one
+        # before it may not be collected by the event loop yet (see compute_queued);
+        # ``state_generation`` changes when state is dropped
+        self.unmerged: dict[bytes, tuple[int, HostHistory]] = {}
+        self.unmerged_lock = threading.Lock()
+        self.state_generation = 0
+        self.chunk_sequence = 0  # the last chunk handed to the scoring thread
+        self.read_sequence = 0  # the last chunk that has read its states there
         # pipelining inside a batch (see process): target flows per chunk, running estimate
         self.chunk_flows = CHUNK_FLOWS
         self.flows_per_event = 1.0
@@ -379,6 +402,9 @@ class BatchScorer:
         if self.guard is not None:
             self.guard.reset()
         self.pending_state.clear()
+        with self.unmerged_lock:  # chunks still queued from before read and write nothing
+            self.state_generation += 1
+            self.unmerged.clear()
         self.tail = None
 
     def abandon_tail(self) -> None:
@@ -391,7 +417,7 @@ class BatchScorer:
 
     async def finish_tail(self, tail: Tail) -> None:
         """Publish ``tail`` once scored, unless the next batch did that first."""
-        await asyncio.wait([tail.running[0]])
+        await asyncio.wait([running.future for running in tail.running])
         async with self.lock:
             if self.tail is not tail:
                 return
@@ -407,7 +433,8 @@ class BatchScorer:
                 self.tail_error = error
 
     async def complete_tail(self, tail: Tail) -> None:
-        await self.publish(*(await self.finish_scoring(tail.running)))
+        for running in tail.running:
+            await self.publish(*(await self.finish_scoring(running)))
         self.write_state()  # only the tail's states: nothing later has finished scoring
         self.ack_tail(tail)
 
@@ -486,35 +513,53 @@ class BatchScorer:
 
     async def _process(
         self, events: list[Any], overlap: bool = False
-    ) -> tuple[asyncio.Future[Any], Parsed] | None:
-        """Score ``events`` in chunks; with ``overlap`` return the last chunk still running."""
-        tail, self.tail = self.tail, None  # the previous batch's last chunk (overlap)
+    ) -> tuple[Running, ...] | None:
+        """Score ``events`` in chunks; with ``overlap`` return the last chunks still running.
+
+        Chunks go to the scoring thread as soon as they are validated, up to
+        :data:`PIPELINE_DEPTH` at once, and are collected and published in order (FIFO). A
+        chunk queued behind another reads the host states that one wrote from
+        ``self.unmerged`` (the scoring thread runs one chunk after the other), so per-host
+        order is the same as one big batch.
+        """
+        tail, self.tail = self.tail, None  # the previous batch's last chunks (overlap)
         step = max(1, int(self.chunk_flows / self.flows_per_event))
-        running: tuple[asyncio.Future[Any], Parsed] | None = tail.running if tail else None
-        for start in range(0, len(events), step):
-            part = events[start : start + step]
-            parsed = await self.validate(part)  # overlaps the running chunk's scoring
-            if parsed.flows:
+        inflight: deque[Running] = deque(tail.running if tail else ())
+        tail_left = len(inflight)
+        try:
+            for start in range(0, len(events), step):
+                part = events[start : start + step]
+                parsed = await self.validate(part)  # overlaps the running chunks' scoring
+                if not parsed.flows:
+                    continue
                 self.flows_per_event = 0.5 * self.flows_per_event + 0.5 * len(parsed.flows) / len(
                     part
                 )
-            if running is not None:
-                done = await self.finish_scoring(running)
-                running = self.start_scoring(parsed) if parsed.flows else None
-                await self.publish(*done)  # overlaps the next chunk's scoring
-                if tail is not None:  # the previous batch is complete: its states, its acks
-                    self.write_state()  # only the previous batch's: this chunk is still scoring
-                    self.ack_tail(tail)
-                    tail = None
-            elif parsed.flows:
-                running = self.start_scoring(parsed)
-        if tail is not None:  # no chunk of this batch: finish the previous one alone
-            await self.complete_tail(tail)
-            running = None
-        if running is not None:
-            if overlap:
-                return running
-            await self.publish(*(await self.finish_scoring(running)))
+                inflight.append(self.start_scoring(parsed))
+                while len(inflight) >= PIPELINE_DEPTH:
+                    # the thread goes on with the queued chunk while this one is published
+                    await self.publish(*(await self.finish_scoring(inflight.popleft())))
+                    tail_left -= 1
+                    if tail is not None and tail_left == 0:
+                        # the previous batch is complete: its states, its acks (this batch's
+                        # chunks are still scoring: their states are not collected yet)
+                        self.write_state()
+                        self.ack_tail(tail)
+                        tail = None
+            if tail is not None:  # too few chunks of this batch: finish the previous one alone
+                for _ in range(tail_left):
+                    await self.publish(*(await self.finish_scoring(inflight.popleft())))
+                self.write_state()
+                self.ack_tail(tail)
+                tail = None
+            if inflight and overlap:
+                return tuple(inflight)
+            while inflight:
+                await self.publish(*(await self.finish_scoring(inflight.popleft())))
+        except BaseException:
+            for running in inflight:  # queued chunks need not run (the caller drops state)
+                running.future.cancel()
+            raise
         self.write_state()
         return None
 
@@ -541,7 +586,7 @@ class BatchScorer:
         self.dead_letters += len(rejected)
         return parsed
 
-    def start_scoring(self, parsed: Parsed) -> tuple[asyncio.Future[Any], Parsed]:
+    def start_scoring(self, parsed: Parsed) -> Running:
         histories = {}
         for key in set(parsed.keys):
             if key != HOSTLESS_KEY:
@@ -554,15 +599,57 @@ class BatchScorer:
                     histories[key] = decode_history(raw, self.n_features, self.state_tag)
         committed = self.committed_offsets() if self.committed_offsets is not None else None
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, self.compute, parsed, histories, committed)
-        return future, parsed
+        self.chunk_sequence += 1
+        future = loop.run_in_executor(
+            self.executor,
+            self.compute_queued,
+            parsed,
+            histories,
+            committed,
+            self.chunk_sequence,
+            self.state_generation,
+        )
+        return Running(future, parsed, self.chunk_sequence)
+
+    def compute_queued(
+        self,
+        parsed: Parsed,
+        histories: dict[bytes, HostHistory],
+        committed: Mapping[int, int] | None,
+        sequence: int,
+        generation: int,
+    ) -> tuple[np.ndarray, np.ndarray, dict[bytes, HostHistory], int, float]:
+        """:meth:`compute` (scoring thread) with the states of chunks scored before this one
+        but not yet collected, which ``histories`` (read when it was queued) lacks."""
+        with self.unmerged_lock:
+            current = generation == self.state_generation
+            self.read_sequence = sequence
+            if current and self.unmerged:
+                for key in set(parsed.keys) - {HOSTLESS_KEY}:  # as start_scoring
+                    newer = self.unmerged.get(key)
+                    if newer is not None:
+                        histories[key] = newer[1]
+        result = self.compute(parsed, histories, committed)
+        with self.unmerged_lock:
+            if current and generation == self.state_generation:
+                for key, history in result[2].items():
+                    self.unmerged[key] = (sequence, history)
+        return result
 
     async def finish_scoring(
-        self, running: tuple[asyncio.Future[Any], Parsed]
+        self, running: Running
     ) -> tuple[FlowColumns, list[bytes], np.ndarray, np.ndarray, float]:
-        future, parsed = running
+        future, parsed, sequence = running
         scores, lengths, updated, redelivered, seconds = await future
         self.pending_state.update(updated)
+        with self.unmerged_lock:
+            # States of collected chunks are in pending_state (then the table), where the
+            # chunks handed over from now on find them; they can go once every chunk handed
+            # over before has read its states (a queued one may not have yet)
+            if self.read_sequence >= self.chunk_sequence and self.unmerged:
+                self.unmerged = {
+                    key: entry for key, entry in self.unmerged.items() if entry[0] > sequence
+                }
         if redelivered:
             self.redelivered += redelivered
             log.info("%d redelivered flows scored again with their original windows", redelivered)

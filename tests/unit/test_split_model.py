@@ -4,6 +4,7 @@ whole model on real windows, padding included, and the per-host encoding state r
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,3 +109,79 @@ def test_pipelined_chunks_keep_host_order(chunk_flows: int) -> None:
     windows, _ = make_windows(transformed, [g["src_ip"] for g in good], None, model.window)
     expected = model.score_windows(windows)
     assert np.allclose([verdicts[g["flow_id"]]["score"] for g in good], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("collected_first", [True, False], ids=["collected-first", "read-first"])
+@pytest.mark.parametrize("overlap", [False, True])
+def test_queued_chunk_reads_the_state_of_the_chunk_before_it(
+    collected_first: bool, overlap: bool
+) -> None:
+    """A chunk queued behind another in the scoring thread gets that chunk's host states
+    whether the event loop collects the earlier chunk before or after the queued one reads.
+
+    Forced orderings: every chunk after the first waits in the scoring thread until the event
+    loop has collected the chunk before it (or the loop waits until it has read), so the
+    states cannot come from the loop's own bookkeeping alone."""
+    import asyncio
+    import threading
+
+    from streaming_fakes import FakeModel, event, fake_topics, flow, message
+
+    from stream_ids.agents.scoring import BatchScorer
+    from stream_ids.rolling import RollingStats
+    from stream_ids.sequences import make_windows
+
+    class Ordered(BatchScorer):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            self.collected: dict[int, threading.Event] = {}
+            self.read: dict[int, threading.Event] = {}
+
+        def gate(self, table: dict[int, threading.Event], sequence: int) -> threading.Event:
+            return table.setdefault(sequence, threading.Event())
+
+        def compute_queued(self, *args: Any) -> Any:
+            sequence = args[3]
+            if collected_first and sequence > 1:
+                assert self.gate(self.collected, sequence - 1).wait(10)
+            try:
+                return super().compute_queued(*args)
+            finally:
+                self.gate(self.read, sequence).set()
+
+        async def finish_scoring(self, running: Any) -> Any:
+            if not collected_first:  # the chunk queued behind has read before this is collected
+                later = self.gate(self.read, running.sequence + 1)
+                await asyncio.get_running_loop().run_in_executor(None, later.wait, 0.5)
+            done = await super().finish_scoring(running)
+            self.gate(self.collected, running.sequence).set()
+            return done
+
+    topics = fake_topics()
+    table: dict[bytes, bytes] = {}
+    acked: list[object] = []
+    scorer = Ordered(
+        FakeModel(), table, topics, RollingStats("w"), ack_filled=acked.extend
+    )
+    scorer.chunk_flows = 1  # one event per chunk, each needing the state of the one before
+    good = [flow(f"q{i}", src_ip="10.0.0.1", duration=10.0 * (i + 1)) for i in range(12)]
+    events = [event(*reversed(message(obj)), offset=i) for i, obj in enumerate(good)]
+
+    async def run() -> None:
+        for start in (0, 5, 9):
+            await scorer.process(events[start : start + {0: 5, 5: 4, 9: 3}[start]], overlap)
+        if scorer.tail_task is not None:
+            await scorer.tail_task
+
+    asyncio.run(run())
+    verdicts = {v["flow_id"]: v for _, v in topics.verdicts.sent}
+    assert len(verdicts) == len(good) == len(topics.verdicts.sent)
+    model = FakeModel()
+    transformed = model.transform.transform_many(good)
+    windows, _ = make_windows(transformed, [g["src_ip"] for g in good], None, model.window)
+    # each flow's window: the earlier flows of its host, the one host of every chunk
+    lengths = [min(model.window, i + 1) for i in range(len(good))]
+    assert [verdicts[g["flow_id"]]["window_length"] for g in good] == lengths
+    assert np.allclose(
+        [verdicts[g["flow_id"]]["score"] for g in good], model.score_windows(windows), atol=1e-6
+    )
