@@ -11,7 +11,8 @@ For a batch taken with ``stream.take_events(batch_size, within=max_wait_s)``:
    topic/partition/offset); the good flows' features go through the saved transform here, on
    the event loop (see :meth:`BatchScorer.transform_rows` for why not in the executor);
 2. the good flows' hosts' histories are read from the table (event loop thread), with a
-   snapshot of the committed offsets of ``flows``;
+   snapshot of the committed offsets of ``flows``; a chunk queued behind another in the
+   scoring thread takes the newer states that one wrote from the thread's own record;
 3. window building (table history + earlier flows of the same host in the batch, one numpy
    gather) and the model run in a single-thread executor, so the event loop never blocks.
    With a split model (:meth:`stream_ids.scorer.Scorer.enable_split`) the table holds each
