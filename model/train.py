@@ -35,9 +35,7 @@ import pandas as pd
 from stream_ids import schema
 from stream_ids.errors import SchemaError
 from stream_ids.loader import (
-    _read_header,
     count_feature_duplicates,
-    detect_layout,
     drop_exact_duplicates,
     load_flows,
 )
@@ -384,12 +382,7 @@ def grid_candidates(base: Hyper) -> list[Hyper]:
 
 def load_with_layout(paths: Sequence[str]) -> pd.DataFrame:
     """:func:`load_flows` of every file, with a ``layout`` column (the file's layout)."""
-    frames = []
-    for path in paths:
-        part = load_flows([path])
-        part["layout"] = detect_layout(_read_header(Path(path)))
-        frames.append(part)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return load_flows(paths, provenance=True).drop(columns=["file"])
 
 
 def window_hosts(frame: pd.DataFrame) -> pd.Series:

@@ -6,10 +6,10 @@ rotation (the path now names another inode) drains the old file and continues wi
 one, reading its header again. :func:`relay` follows one file (``--follow``) or every ``*.csv``
 that appears in a folder (``--watch``).
 
-Headers of the Java CICFlowMeter (``Flow Byts/s``, ``Src IP``) and of the Python
-``cicflowmeter`` package (``flow_byts_s``, ``src_ip``) both map to canonical names through
-:func:`stream_ids.schema.canonical_name`. Rows are published as schema-1 flows without labels
-(unless the CSV has a ``Label`` column), keyed by source IP.
+Headers of every CICFlowMeter version (Java ``Flow Byts/s``, ``Src IP``; the Python
+``cicflowmeter`` package's ``flow_byts_s``, ``src_ip``) are read by
+:func:`stream_ids.layouts.plan_header`, as the loader reads them. Rows are published as
+schema-1 flows without labels (unless the CSV has a ``Label`` column), keyed by source IP.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import orjson
 import pandas as pd
 
 from stream_ids.errors import InvalidRecordError, SchemaError
+from stream_ids.layouts import plan_header
 from stream_ids.records import SCHEMA_FLOW, dead_letter
 from stream_ids.schema import FEATURE_NAMES, TIME_FEATURES, canonical_name
 from stream_ids.settings import Settings
@@ -63,23 +64,16 @@ class HeaderMap:
     """Column positions of one CSV header, canonical names; refuses headers without features."""
 
     def __init__(self, header: list[str]) -> None:
-        self.columns: dict[str, int] = {}
-        for position, name in enumerate(header):
-            canonical = canonical_name(name)
-            if canonical is not None and canonical not in self.columns:
-                self.columns[canonical] = position
-        missing = [name for name in FEATURE_NAMES if name not in self.columns]
-        if missing:
-            raise SchemaError(
-                f"CICFlowMeter header lacks {len(missing)} model features: {', '.join(missing)}"
-            )
+        # The loader's header reader: the same alias table, layout and time unit as train,
+        # evaluate, score and replay.
+        plan = plan_header(header)
+        plan.require_features("CICFlowMeter header")
+        self.columns: dict[str, int] = dict(plan.positions)
         self.features = [(name, self.columns[name]) for name in FEATURE_NAMES]
         # The Python ``cicflowmeter`` package writes durations and inter-arrival times in
         # seconds, Java CICFlowMeter (what the model was trained on) in microseconds.
-        # Its header is snake_case (``flow_byts_s``); Java's is ``Flow Byts/s``.
-        python_layout = "flow_byts_s" in {name.strip().lower() for name in header}
-        self.time_scale = 1e6 if python_layout else 1.0
-        self.layout = "python-cicflowmeter" if python_layout else "java-cicflowmeter"
+        self.time_scale = plan.time_scale
+        self.layout = plan.layout
         self._time_features = frozenset(TIME_FEATURES)
 
     def _get(self, row: list[str], name: str) -> str | None:

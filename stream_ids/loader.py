@@ -1,61 +1,55 @@
-"""Read CICFlowMeter CSVs of every published layout into the canonical schema.
+"""Read CICFlowMeter CSVs of every layout into the canonical schema.
 
-Layouts (see :func:`detect_layout`):
+Column names go through one alias table (:mod:`stream_ids.schema`) and one header reader
+(:func:`stream_ids.layouts.plan_header`), which also names the layout a file resembles most
+(:data:`stream_ids.layouts.LAYOUTS`). The layout decides three things only:
 
-``cicids2017-trafficlabelling``
-    The original CICIDS2017 *TrafficLabelling* files: 85 columns, `` Source IP``, leading spaces
-    in headers, ``Fwd Header Length`` twice (the second copy is ignored), latin-1 bytes (``\\x96``)
-    in the web-attack labels, minute timestamps ``7/7/2017 3:56`` (day/month/year) in local time
-    (UTC-3) and *without* AM/PM.
-``cicids2017-machinelearningcve``
-    The original *MachineLearningCVE* files: 79 columns, no flow id, no IPs, no source port, no
-    protocol, no timestamp. Those columns come out as missing values.
-``cicids2017-improved``
-    The corrected CICIDS2017 of Engelen et al.: 91 columns, ``Src IP``, microsecond timestamps in
-    UTC, ``Attempted Category`` (a flow with a category other than -1 is an *attempted* attack
-    and counts as benign).
-``cicflowmeter-abbreviated``
-    Today's Java CICFlowMeter and CSE-CIC-IDS2018 (``Dst Port``, ``Tot Fwd Pkts``, labels
-    ``Benign`` / ``FTP-BruteForce``), timestamps ``14/02/2018 08:31:01`` (24 h, or with AM/PM).
-``python-cicflowmeter``
-    The snake_case headers of the PyPI ``cicflowmeter`` package.
+* time unit: the Python ``cicflowmeter`` writes durations, inter-arrival and active/idle times
+  in seconds; they are scaled to the canonical microseconds of Java CICFlowMeter;
+* timestamps: every timestamp becomes float epoch seconds **UTC**. ISO timestamps (the corrected
+  sets, CIC-DDoS2019) are UTC already. ``d/m/Y H:M[:S] [AM|PM]`` timestamps honour AM/PM when
+  present. The original CICIDS2017 files (``cicids2017-*`` layouts) have no AM/PM and were
+  captured 8:00-17:59 local time, so an hour 1..7 is read as 13..19 (PM) and 8..12 as written;
+  CICIDS2017 local time is UTC-3, so 3 h are added. Other layouts' slash timestamps are taken as
+  UTC as written (the capture zone is not recorded in the file);
+* nothing else: a column means the same whichever layout it comes from.
 
-Timestamp rule: every timestamp becomes float epoch seconds **UTC**. ISO timestamps (the corrected
-set) are UTC already. ``d/m/Y H:M[:S] [AM|PM]`` timestamps honour AM/PM when present. The original
-CICIDS2017 files have no AM/PM and were captured 8:00-17:59 local time, so an hour 1..7 is read as
-13..19 (PM) and 8..12 as written; CICIDS2017 local time is UTC-3, so 3 h are added. Other layouts'
-slash timestamps are taken as UTC as written (the capture zone is not recorded in the file).
+Labels (:func:`stream_ids.schema.label_class`): a benign label gives ``is_attack`` 0, any other
+label 1; no label column, or a placeholder such as ``NeedManualLabel``, gives -1. Two ``Label``
+columns (CIC-Darknet2020: traffic class, application) are joined as ``class/application``, judged
+by the first. The corrected sets' ``Attempted Category`` other than -1 marks an *attempted*
+attack, which counts as benign. The latin-1 byte ``\\x96`` (an en dash in cp1252) and a UTF-8
+replacement character are both normalised to ``-``.
 
-Labels: any label other than ``benign`` (case-insensitive) is an attack (``is_attack`` 1); no
-label column gives ``label`` missing and ``is_attack`` -1. The latin-1 byte ``\\x96`` (an en dash in
-cp1252) and a UTF-8 replacement character are both normalised to ``-``.
+An empty file (no header, or a header and no rows) is skipped with an
+:class:`EmptyFileWarning`; a file that lacks a model feature raises :class:`SchemaError` naming
+the missing features and the nearest known layout.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from os import PathLike
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 import pandas as pd
 
 from stream_ids import schema
 from stream_ids.errors import SchemaError
+from stream_ids.layouts import HeaderPlan, plan_header
 
 PathArg = str | PathLike[str]
 
-LAYOUTS = (
-    "cicids2017-trafficlabelling",
-    "cicids2017-machinelearningcve",
-    "cicids2017-improved",
-    "cicflowmeter-abbreviated",
-    "python-cicflowmeter",
-    "unknown",
-)
+
+class EmptyFileWarning(UserWarning):
+    """A flow file with no rows was skipped."""
 
 # Output column order: identifiers, ground truth, features.
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -65,67 +59,84 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     *schema.FEATURE_NAMES,
 )
 _STRING_IDENTIFIERS = ("flow_id", "src_ip", "dst_ip")
+_TIME_FEATURES = frozenset(schema.TIME_FEATURES)
 _CICIDS2017_UTC_OFFSET_S = 3 * 3600.0
 _SLASH_TIMESTAMP = re.compile(
     r"^\s*(\d{1,2})/(\d{1,2})/(\d{2,4})\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?\s*([AaPp][Mm])?\s*$"
 )
 
 
-def _read_header(path: Path) -> list[str]:
-    with path.open("rb") as handle:
+# A folder stands for the flow files in it and its sub-folders, in path order.
+FLOW_FILE_SUFFIXES = (".csv", ".csv.gz")
+
+
+def is_flow_file(path: Path) -> bool:
+    """A CSV, or a gzip-compressed CSV (``.csv.gz``), by name."""
+    return path.name.lower().endswith(FLOW_FILE_SUFFIXES)
+
+
+def expand_flow_paths(paths: PathArg | Iterable[PathArg]) -> list[Path]:
+    """Files as given; a folder stands for the ``*.csv`` and ``*.csv.gz`` files in it and its
+    sub-folders, sorted by path.
+
+    Every command that reads flow files (``train``, ``evaluate``, ``score``, ``replay``,
+    ``relay``, ``calibrate``) goes through this, so a folder means the same thing everywhere.
+    Raises :class:`SchemaError` for a path that does not exist or a folder with no flow file.
+    """
+    path_list = [paths] if isinstance(paths, str | PathLike) else list(paths)
+    out: list[Path] = []
+    for raw in path_list:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_flow_file(p))
+            if not found:
+                raise SchemaError(f"{path}: folder holds no *.csv or *.csv.gz file")
+            out.extend(found)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise SchemaError(f"{path}: no such file or folder")
+    return out
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    if path.name.lower().endswith(".gz"):
+        return cast(BinaryIO, gzip.open(path, "rb"))  # GzipFile reads bytes like BinaryIO
+    return path.open("rb")
+
+
+def _read_header(path: Path) -> list[str] | None:
+    """The header line's columns; ``None`` for an empty file."""
+    with _open_binary(path) as handle:
         first = handle.readline()
-    if not first:
-        raise SchemaError(f"{path}: empty file (no header line)")
     text = first.decode("latin-1").lstrip("\ufeff").lstrip("ï»¿")
+    if not text.strip():
+        return None
     return next(csv.reader(io.StringIO(text)))
 
 
 def detect_layout(header: Iterable[str]) -> str:
-    """Name the layout of a CSV header (one of :data:`LAYOUTS`)."""
-    columns = list(header)
-    keys = {schema.normalize_header(column) for column in columns}
-    if "attemptedcategory" in keys:
-        return "cicids2017-improved"
-    if "totfwdpkts" in keys:
-        if any("_" in column and column == column.lower() for column in columns):
-            return "python-cicflowmeter"
-        return "cicflowmeter-abbreviated"
-    if keys & {"totalfwdpackets", "totalfwdpacket"}:
-        if "sourceip" in keys or "srcip" in keys:
-            return "cicids2017-trafficlabelling"
-        return "cicids2017-machinelearningcve"
-    return "unknown"
+    """Name the layout of a CSV header (one of :data:`stream_ids.layouts.LAYOUT_NAMES`)."""
+    return plan_header(list(header)).layout
 
 
-def _column_plan(header: list[str]) -> dict[int, str]:
-    """Position -> canonical name for the columns we keep (first occurrence wins)."""
-    plan: dict[int, str] = {}
-    seen: set[str] = set()
-    for position, column in enumerate(header):
-        name = schema.canonical_name(column)
-        if name is None or name in seen:
-            continue  # unknown column, or a repeated one (the 85-column Fwd Header Length)
-        seen.add(name)
-        plan[position] = name
-    return plan
+def read_plan(path: PathArg) -> HeaderPlan | None:
+    """The :class:`HeaderPlan` of a flow file's header, or ``None`` for an empty file."""
+    header = _read_header(Path(path))
+    return None if header is None else plan_header(header)
 
 
-def _check_required(path: Path, plan: dict[int, str], layout: str) -> None:
-    present = set(plan.values())
-    missing = [name for name in schema.FEATURE_NAMES if name not in present]
-    if missing:
-        shown = ", ".join(missing[:12]) + (
-            f", ... ({len(missing)} in all)" if len(missing) > 12 else ""
-        )
-        raise SchemaError(
-            f"{path}: layout {layout!r} lacks {len(missing)} of the {len(schema.FEATURE_NAMES)} "
-            f"required feature columns: {shown}"
-        )
+def _kept_columns(plan: HeaderPlan) -> dict[int, str]:
+    """Position -> canonical name of the columns read; label columns as ``label``/``label_2``."""
+    kept = {position: name for name, position in plan.positions.items() if name != "label"}
+    for index, position in enumerate(plan.label_positions[:2]):
+        kept[position] = "label" if index == 0 else "label_2"
+    return kept
 
 
-def _dtypes(plan: dict[int, str]) -> dict[int, object]:
+def _dtypes(kept: dict[int, str]) -> dict[int, object]:
     dtypes: dict[int, object] = {}
-    for position, name in plan.items():
+    for position, name in kept.items():
         if name in schema.FEATURE_ALIASES or name in (
             "src_port",
             "dst_port",
@@ -195,14 +206,40 @@ def normalize_labels(series: pd.Series) -> pd.Series:
     return text.str.strip()
 
 
-def _finish_chunk(chunk: pd.DataFrame, layout: str, dtype: type) -> pd.DataFrame:
+def label_classes(labels: pd.Series) -> np.ndarray:
+    """``is_attack`` (1, 0, -1) per label; each distinct label is judged once."""
+    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+    judged = np.array([schema.label_class(value) for value in uniques], dtype=np.int8)
+    out = np.full(len(codes), schema.UNLABELLED, dtype=np.int8)
+    valid = codes >= 0
+    out[valid] = judged[codes[valid]]
+    return out
+
+
+def _labels(chunk: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+    """(label text, is_attack) of a chunk's label column(s)."""
     n = len(chunk)
-    features = [name for name in schema.FEATURE_NAMES]
+    if "label" not in chunk:
+        return pd.Series([None] * n, index=chunk.index, dtype="str"), np.full(n, -1, np.int8)
+    present = chunk["label"].notna()
+    labels = normalize_labels(chunk["label"]).where(present)
+    is_attack = label_classes(labels)
+    if "label_2" in chunk:  # CIC-Darknet2020: traffic class / application
+        second = normalize_labels(chunk["label_2"]).where(chunk["label_2"].notna())
+        labels = (labels + "/" + second).fillna(labels)
+    if "attempted_category" in chunk:
+        attempted = chunk["attempted_category"].fillna(-1).to_numpy() != -1
+        is_attack[attempted & (is_attack == schema.ATTACK)] = schema.BENIGN
+    return labels, is_attack
+
+
+def _finish_chunk(chunk: pd.DataFrame, plan: HeaderPlan, dtype: type) -> pd.DataFrame:
+    features = list(schema.FEATURE_NAMES)
     # The TrafficLabelling files carry runs of empty lines (",,,,"): drop rows without features.
     empty = chunk[features].isna().all(axis=1).to_numpy()
     if empty.any():
         chunk = chunk.loc[~empty]
-        n = len(chunk)
+    n = len(chunk)
     out: dict[str, object] = {}
     for name in _STRING_IDENTIFIERS:
         if name in chunk:
@@ -212,21 +249,17 @@ def _finish_chunk(chunk: pd.DataFrame, layout: str, dtype: type) -> pd.DataFrame
     for name in ("src_port", "dst_port", "protocol"):
         out[name] = chunk[name].astype(np.float64) if name in chunk else np.full(n, np.nan)
     out["timestamp"] = (
-        parse_timestamps(chunk["timestamp"], layout) if "timestamp" in chunk else np.full(n, np.nan)
+        parse_timestamps(chunk["timestamp"], plan.layout)
+        if "timestamp" in chunk
+        else np.full(n, np.nan)
     )
-    if "label" in chunk:
-        labels = normalize_labels(chunk["label"])
-        is_attack = (labels.str.lower() != "benign").to_numpy().astype(np.int8)
-        if "attempted_category" in chunk:
-            attempted = chunk["attempted_category"].fillna(-1).to_numpy() != -1
-            is_attack[attempted] = 0
-        out["label"] = labels
-        out["is_attack"] = is_attack
-    else:
-        out["label"] = pd.Series([None] * n, index=chunk.index, dtype="str")
-        out["is_attack"] = np.full(n, -1, dtype=np.int8)
+    out["label"], out["is_attack"] = _labels(chunk)
+    scale = plan.time_scale
     for name in features:
-        out[name] = chunk[name].to_numpy(dtype=dtype)
+        values = chunk[name].to_numpy(dtype=np.float64)
+        if scale != 1.0 and name in _TIME_FEATURES:
+            values = values * scale
+        out[name] = values.astype(dtype, copy=False)
     return pd.DataFrame({name: out[name] for name in OUTPUT_COLUMNS}, index=chunk.index)
 
 
@@ -238,25 +271,36 @@ def iter_flow_frames(
 ) -> Iterator[pd.DataFrame]:
     """Yield canonical DataFrames, ``chunksize`` rows at a time, file after file.
 
-    Columns: :data:`OUTPUT_COLUMNS` (identifiers missing in a layout are NaN/None). Features are
-    ``dtype`` (float64 by default) with Infinity/NaN preserved (the transform owns that rule).
-    Raises :class:`SchemaError` naming the missing columns for a file that lacks a feature.
+    ``paths``: files or folders (:func:`expand_flow_paths`). Columns: :data:`OUTPUT_COLUMNS`
+    (identifiers missing in a layout are NaN/None). Features are ``dtype`` (float64 by default)
+    with Infinity/NaN preserved (the transform owns that rule). Raises :class:`SchemaError`
+    naming the missing features and the nearest layout for a file that lacks a feature; warns
+    (:class:`EmptyFileWarning`) and skips an empty file.
     """
-    path_list = [paths] if isinstance(paths, str | PathLike) else list(paths)
-    for raw in path_list:
-        path = Path(raw)
-        if not path.is_file():
-            raise SchemaError(f"{path}: no such file")
-        header = _read_header(path)
-        layout = detect_layout(header)
-        plan = _column_plan(header)
-        _check_required(path, plan, layout)
+    for path in expand_flow_paths(paths):
+        for _plan, chunk in iter_file_chunks(path, chunksize, dtype=dtype):
+            yield chunk
+
+
+def iter_file_chunks(
+    path: PathArg, chunksize: int = 200_000, *, dtype: type = np.float64
+) -> Iterator[tuple[HeaderPlan, pd.DataFrame]]:
+    """One file's (header plan, canonical chunk) pairs; nothing (and a warning) if empty."""
+    path = Path(path)
+    plan = read_plan(path)
+    if plan is None:
+        warnings.warn(f"{path}: empty file (no header line), skipped", EmptyFileWarning,
+                      stacklevel=3)
+        return
+    plan.require_features(path)
+    kept = _kept_columns(plan)
+    try:
         reader = pd.read_csv(
             path,
             header=None,
             skiprows=1,
-            usecols=list(plan),
-            dtype=_dtypes(plan),
+            usecols=list(kept),
+            dtype=_dtypes(kept),
             encoding="latin-1",
             chunksize=chunksize,
             skipinitialspace=True,
@@ -264,9 +308,18 @@ def iter_flow_frames(
             keep_default_na=False,
             low_memory=True,
         )
-        for chunk in reader:
-            chunk.columns = [plan[position] for position in chunk.columns]
-            yield _finish_chunk(chunk, layout, dtype)
+    except pd.errors.EmptyDataError:
+        warnings.warn(f"{path}: header only, no flows; skipped", EmptyFileWarning, stacklevel=3)
+        return
+    rows = 0
+    for chunk in reader:
+        chunk.columns = [kept[position] for position in chunk.columns]
+        frame = _finish_chunk(chunk, plan, dtype)
+        rows += len(frame)
+        yield plan, frame
+    if rows == 0:
+        warnings.warn(f"{path}: no flows after the header; skipped", EmptyFileWarning,
+                      stacklevel=3)
 
 
 def load_flows(
@@ -274,12 +327,22 @@ def load_flows(
     *,
     dtype: type = np.float32,
     chunksize: int = 200_000,
+    provenance: bool = False,
 ) -> pd.DataFrame:
-    """Every flow of ``paths`` in one canonical DataFrame (features ``dtype``: float32 default)."""
-    frames = list(iter_flow_frames(paths, chunksize, dtype=dtype))
+    """Every flow of ``paths`` in one canonical DataFrame (features ``dtype``: float32 default).
+
+    ``provenance``: add a ``layout`` column (the file's layout) and a ``file`` column (its path).
+    """
+    frames = []
+    for path in expand_flow_paths(paths):
+        for plan, frame in iter_file_chunks(path, chunksize, dtype=dtype):
+            if provenance:
+                frame = frame.assign(layout=plan.layout, file=str(path))
+            frames.append(frame)
     if not frames:
-        return pd.DataFrame({name: [] for name in OUTPUT_COLUMNS})
-    frame = pd.concat(frames, ignore_index=True, copy=False) if len(frames) > 1 else frames[0]
+        columns = [*OUTPUT_COLUMNS, *(("layout", "file") if provenance else ())]
+        return pd.DataFrame({name: [] for name in columns})
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return frame.reset_index(drop=True)
 
 

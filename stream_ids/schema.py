@@ -6,13 +6,20 @@ Every layout stream-ids reads maps onto these names:
 * the original *MachineLearningCVE* CSVs (79 columns: no flow id, IPs, source port, protocol,
   timestamp);
 * the corrected CICIDS2017 of Engelen et al. (91 columns, ``Src IP``, ``Attempted Category``);
-* the abbreviated headers of today's Java CICFlowMeter and CSE-CIC-IDS2018 (``Tot Fwd Pkts``);
+* the corrected re-extraction of CSE-CIC-IDS2018 (the same 91 columns);
+* Java CICFlowMeter 3.x / 4.x output, online and offline (``Src IP``, ``Init Win Bytes Fwd``);
+* CICFlowMeter-V4 as in CSE-CIC-IDS2018 (``Dst Port``, ``Tot Fwd Pkts``, ``Init Fwd Win Byts``);
+* CIC-DDoS2019 (88 columns: ``Unnamed: 0``, `` SimillarHTTP``, `` Inbound``);
+* CIC-Darknet2020 (long names, two ``Label`` columns);
 * the snake_case headers of the Python ``cicflowmeter`` package (``tot_fwd_pkts``).
 
-Headers are matched after :func:`normalize_header` (lower case, only letters and digits), so
-``Tot Fwd Pkts``, ``tot_fwd_pkts`` and `` Tot Fwd Pkts`` are one key. The table below lists, per
-canonical name, the normalised aliases seen in those layouts. This module is the single mapping
-table: the loader, the producers, the records and the transform all import from here.
+:mod:`stream_ids.layouts` names these layouts and decides, per file, which one a header is.
+
+Headers are matched after :func:`normalize_header` (case, separators, camel case, word order and
+known abbreviations removed), so ``Tot Fwd Pkts``, ``tot_fwd_pkts``, ``Total Fwd Packets`` and
+`` Total Fwd Packet`` are one key. The tables below list, per canonical name, the spellings seen
+in those layouts (each also covers its re-orderings and abbreviations). This module is the
+single mapping table: the loader, the producers, the records and the transform all import it.
 """
 
 from __future__ import annotations
@@ -20,12 +27,61 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+# Every abbreviation CICFlowMeter versions have written, to one spelling. A header's key is the
+# *set* of its expanded words, so word order does not matter either: ``Init_Win_bytes_forward``,
+# ``FWD Init Win Bytes``, ``Init Fwd Win Byts`` and ``Init Win Bytes Fwd`` are one key.
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "tot": ("total",),
+    "totlen": ("total", "length"),
+    "len": ("length",),
+    "pkt": ("packet",),
+    "pkts": ("packet",),
+    "packets": ("packet",),
+    "byts": ("byte",),
+    "bytes": ("byte",),
+    "b": ("bulk",),  # ``Fwd Byts/b Avg``
+    "blk": ("bulk",),
+    "forward": ("fwd",),
+    "backward": ("bwd",),
+    "source": ("src",),
+    "destination": ("dst",),
+    "window": ("win",),
+    "cnt": ("count",),
+    "average": ("avg",),
+    "seg": ("segment",),
+    "variance": ("var",),
+    "flags": ("flag",),
+    "initial": ("init",),
+    "minimum": ("min",),
+    "maximum": ("max",),
+    # The original CICFlowMeter misspelt CWR as CWE.
+    "cwe": ("cwr",),
+}
+# Filler words some spellings carry and others do not (``Total Length of Fwd Packets``).
+_FILLER = frozenset({"of"})
+
+
+def header_words(header: str) -> tuple[str, ...]:
+    """The expanded words of a header, in order: ``TotLen Fwd Pkts`` -> total length fwd packet."""
+    text = _CAMEL_BOUNDARY.sub(" ", header.strip()).lower()
+    words: list[str] = []
+    for token in _TOKEN.findall(text):
+        if token in _FILLER:
+            continue
+        words.extend(ABBREVIATIONS.get(token, (token,)))
+    return tuple(words)
 
 
 def normalize_header(header: str) -> str:
-    """Lower-case ``header`` and keep only ASCII letters and digits (``Flow Byts/s``)."""
-    return _NON_ALNUM.sub("", header.strip().lower())
+    """The lookup key of a CSV header: its expanded words, sorted and de-duplicated.
+
+    Case, spaces, ``_``, ``/``, camel case, word order and the abbreviations above do not
+    matter: `` Tot Fwd Pkts``, ``tot_fwd_pkts`` and ``Total Fwd Packets`` share one key.
+    """
+    return " ".join(sorted(set(header_words(header))))
 
 
 # Identifiers and ground truth: carried along, never model inputs.
@@ -120,10 +176,20 @@ FEATURE_ALIASES: dict[str, tuple[str, ...]] = {
     "subflow_fwd_bytes": ("Subflow Fwd Bytes", "Subflow Fwd Byts"),
     "subflow_bwd_packets": ("Subflow Bwd Packets", "Subflow Bwd Pkts"),
     "subflow_bwd_bytes": ("Subflow Bwd Bytes", "Subflow Bwd Byts"),
-    "init_win_bytes_fwd": ("Init_Win_bytes_forward", "FWD Init Win Bytes", "Init Fwd Win Byts"),
-    "init_win_bytes_bwd": ("Init_Win_bytes_backward", "Bwd Init Win Bytes", "Init Bwd Win Byts"),
-    "fwd_act_data_packets": ("act_data_pkt_fwd", "Fwd Act Data Pkts"),
-    "fwd_seg_size_min": ("min_seg_size_forward", "Fwd Seg Size Min"),
+    "init_win_bytes_fwd": (
+        "Init_Win_bytes_forward",
+        "Init Win Bytes Fwd",
+        "FWD Init Win Bytes",
+        "Init Fwd Win Byts",
+    ),
+    "init_win_bytes_bwd": (
+        "Init_Win_bytes_backward",
+        "Init Win Bytes Bwd",
+        "Bwd Init Win Bytes",
+        "Init Bwd Win Byts",
+    ),
+    "fwd_act_data_packets": ("act_data_pkt_fwd", "Act Data Pkt Fwd", "Fwd Act Data Pkts"),
+    "fwd_seg_size_min": ("min_seg_size_forward", "Min Seg Size Fwd", "Fwd Seg Size Min"),
     "active_mean": ("Active Mean",),
     "active_std": ("Active Std",),
     "active_max": ("Active Max",),
@@ -144,6 +210,10 @@ EXTRA_ALIASES: dict[str, tuple[str, ...]] = {
     "total_tcp_flow_time": ("Total TCP Flow Time",),
     # The TrafficLabelling files repeat ``Fwd Header Length``; pandas/csv see it as ``.1``.
     "fwd_header_length_duplicate": ("Fwd Header Length.1",),
+    # CIC-DDoS2019: a pandas index column written into the CSV, and two columns of its own.
+    "pandas_index": ("Unnamed: 0",),
+    "similar_http": ("SimillarHTTP",),
+    "inbound": ("Inbound",),
 }
 
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_ALIASES)
@@ -215,6 +285,35 @@ def canonical_name(header: str) -> str | None:
     return HEADER_LOOKUP.get(normalize_header(header))
 
 
+# Label values that mean "not an attack". CIC-Darknet2020's traffic classes say how traffic was
+# carried (over Tor or a VPN, or not), not that it is malicious: every flow of it is benign.
+BENIGN_LABELS = frozenset({"benign", "normal", "nontor", "nonvpn", "tor", "vpn"})
+# Placeholders extractors write when nobody labelled the flows (Java CICFlowMeter's
+# ``NeedManualLabel``): such a flow is unlabelled, neither benign nor attack.
+PLACEHOLDER_LABELS = frozenset(
+    {"", "nan", "none", "needmanuallabel", "nolabel", "unlabeled", "unlabelled", "unknown"}
+)
+ATTACK, BENIGN, UNLABELLED = 1, 0, -1
+
+
+def _label_key(label: str) -> str:
+    return "".join(ch for ch in label.lower() if ch.isalnum())
+
+
+def label_class(label: str | None) -> int:
+    """1 for an attack label, 0 for a benign one, -1 for no label or a placeholder.
+
+    Case, spaces and punctuation are ignored (``BENIGN``, `` Benign``, ``Non-Tor``); any other
+    label names an attack (``DDoS``, ``FTP-BruteForce``, ``Web Attack \x96 XSS``).
+    """
+    if label is None:
+        return UNLABELLED
+    key = _label_key(label)
+    if key in PLACEHOLDER_LABELS:
+        return UNLABELLED
+    return BENIGN if key in BENIGN_LABELS else ATTACK
+
+
 def is_benign_label(label: str) -> bool:
-    """Any label other than benign (case-insensitive, surrounding spaces ignored) is an attack."""
-    return label.strip().lower() == "benign"
+    """A benign label (see :func:`label_class`); placeholders are not benign either."""
+    return label_class(label) == BENIGN

@@ -56,7 +56,7 @@ from stream_ids.records import (
     row_error,
 )
 from stream_ids.rolling import Counts, RollingStats
-from stream_ids.schema import FEATURE_NAMES, is_benign_label
+from stream_ids.schema import ATTACK, FEATURE_NAMES, UNLABELLED, label_class
 from stream_ids.tables import (
     HOSTLESS_KEY,
     HostHistory,
@@ -737,12 +737,13 @@ class BatchScorer:
 
 
 def label_truth(labels: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    """(carries a label, is an attack) per flow; each distinct label is judged once."""
-    judged: dict[str | None, bool] = {
-        label: label is not None and not is_benign_label(label) for label in set(labels)
-    }
-    labelled = np.array([label is not None for label in labels], dtype=np.bool_)
-    attack = np.array([judged[label] for label in labels], dtype=np.bool_)
+    """(carries a label, is an attack) per flow; each distinct label is judged once.
+
+    A placeholder label (``NeedManualLabel``) counts as no label (:func:`schema.label_class`).
+    """
+    judged = {label: label_class(label) for label in set(labels)}
+    labelled = np.array([judged[label] != UNLABELLED for label in labels], dtype=np.bool_)
+    attack = np.array([judged[label] == ATTACK for label in labels], dtype=np.bool_)
     return labelled, attack
 
 

@@ -58,7 +58,7 @@ def test_original_head_keeps_infinity_and_leading_space_headers() -> None:
 
 def test_corrected_91_columns_are_utc() -> None:
     path = shared(IMPROVED)
-    assert detect_layout(header_of(path)) == "cicids2017-improved"
+    assert detect_layout(header_of(path)) == "corrected-cicflowmeter"
     frame = load_flows(path)
     raw = pd.read_csv(path)
     assert len(frame) == len(raw)
@@ -114,7 +114,7 @@ def test_abbreviated_headers(tmp_path: Path) -> None:
     path = tmp_path / "abbreviated.csv"
     raw.to_csv(path, index=False)
     assert "Tot Fwd Pkts" in header_of(path)
-    assert detect_layout(header_of(path)) == "cicflowmeter-abbreviated"
+    assert detect_layout(header_of(path)) == "cicflowmeter-v4-abbreviated"
     frame = load_flows(path)
     assert frame["is_attack"].tolist()[:4] == [1, 0, 1, 0]
     assert pd.Timestamp(frame["timestamp"].iloc[0], unit="s") == pd.Timestamp("2018-02-14 08:31:01")
@@ -167,3 +167,22 @@ def test_exact_duplicates_are_counted_and_dropped() -> None:
 def test_identifiers_are_never_features() -> None:
     assert not set(schema.IDENTIFIER_NAMES) & set(schema.FEATURE_NAMES)
     assert not {"label", "is_attack", "attempted_category", "row_id"} & set(schema.FEATURE_NAMES)
+
+
+def _shared_flow_files() -> list[str]:
+    root = shared_data_dir()
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.csv"))
+
+
+@pytest.mark.parametrize("relative", _shared_flow_files())
+def test_every_shared_flow_file_loads_or_is_refused_by_name(relative: str) -> None:
+    """Every CSV under ../shared/data loads; the 10-column extract is refused, saying why."""
+    path = shared(relative)
+    if relative == TEN_COLUMNS:
+        with pytest.raises(SchemaError, match="Nearest known layout"):
+            load_flows(path)
+        return
+    frame = load_flows(path)
+    assert len(frame) > 0
+    assert frame[list(schema.FEATURE_NAMES)].notna().any(axis=1).all()
+    assert set(frame["is_attack"].unique()) <= {0, 1}  # every shared file is labelled
