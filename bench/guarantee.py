@@ -27,7 +27,6 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "integratio
 from reliability_harness import (  # noqa: E402
     BackgroundReplay,
     ReliabilityStream,
-    Tracker,
     summarise,
 )
 
@@ -39,25 +38,19 @@ def run(bootstrap: str, frame, guarantee: str, crash: bool, expected) -> dict:
     n = len(frame)
     tmp = Path(tempfile.mkdtemp(prefix="guarantee-"))
     stream = ReliabilityStream(bootstrap, tmp, STREAM_IDS_PROCESSING_GUARANTEE=guarantee)
-    stream.create_topics()
-    stream.start_worker("g1")
-    tracker = Tracker(stream.settings, stream.settings.topic_verdicts)
-    tracker.start()
     try:
-        stream.wait_ready()
-        started = time.monotonic()
-        BackgroundReplay(stream.settings, frame, "g").start()
-        if crash:
-            for fraction, victim, successor in ((0.3, "g1", "g2"), (0.7, "g2", "g3")):
-                tracker.wait_unique(int(fraction * n), timeout=900)
-                stream.signal_worker(victim, signal.SIGKILL)
-                stream.start_worker(successor)
-        tracker.wait_unique(n, timeout=900)
-        seconds = time.monotonic() - started
-        time.sleep(3)
+        with stream.running("g1") as tracker:
+            started = time.monotonic()
+            BackgroundReplay(stream.settings, frame, "g").start()
+            if crash:
+                for fraction, victim, successor in ((0.3, "g1", "g2"), (0.7, "g2", "g3")):
+                    tracker.wait_unique(int(fraction * n), timeout=900)
+                    stream.signal_worker(victim, signal.SIGKILL)
+                    stream.start_worker(successor)
+            tracker.wait_unique(n, timeout=900)
+            seconds = time.monotonic() - started
+            time.sleep(3)
     finally:
-        tracker.stop()
-        stream.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     summary = summarise(tracker.records, n, expected)
     summary.update(guarantee=guarantee, scenario="crash" if crash else "steady",

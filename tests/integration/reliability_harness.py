@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,21 @@ class ReliabilityStream(Stream):
         self.workers = [(p, log) for p, log in self.workers if p is not process]
         self.events.append((time.monotonic(), f"{signal.Signals(signum).name} {name}"))
         return code
+
+    @contextlib.contextmanager
+    def running(self, worker: str) -> Iterator[Tracker]:
+        """Topics, worker ``worker`` (ready) and a verdict tracker; on exit the tracker and
+        every worker stop (the tracker's records stay readable)."""
+        self.create_topics()
+        self.start_worker(worker)
+        tracker = Tracker(self.settings, self.settings.topic_verdicts)
+        tracker.start()
+        try:
+            self.wait_ready()
+            yield tracker
+        finally:
+            tracker.stop()
+            self.stop()
 
     def check_alive(self) -> None:
         """Raise if a named worker died (the tracker's ``alive`` callback)."""

@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from reliability_harness import BackgroundReplay, ReliabilityStream, Tracker, summarise
+from reliability_harness import BackgroundReplay, ReliabilityStream, summarise
 
 from producers.replay import load_replay_frame
 from stream_ids.datasets import improved_csvs
@@ -33,12 +33,7 @@ def test_a_worker_whose_recovery_loses_changelog_records_recovers_them(
     expected = Scorer.load().score_frame(frame)
     half = N_FLOWS // 2
     stream = ReliabilityStream(kafka_bootstrap, tmp_path)
-    stream.create_topics()
-    stream.start_worker("first")
-    tracker = Tracker(stream.settings, stream.settings.topic_verdicts)
-    tracker.start()
-    try:
-        stream.wait_ready()
+    with stream.running("first") as tracker:
         first = BackgroundReplay(stream.settings, frame.iloc[:half], "a")
         first.start()
         tracker.wait_unique(half, timeout=300, alive=stream.check_alive)
@@ -53,9 +48,6 @@ def test_a_worker_whose_recovery_loses_changelog_records_recovers_them(
         first.join(60)
         second.join(60)
         assert first.error is None and second.error is None
-    finally:
-        tracker.stop()
-        stream.stop()
     log = (tmp_path / "second.log").read_text(errors="replace")
     assert "faulty_worker: dropping first deliveries" in log
     # "b-0-i" is row half + i of the frame the expected scores were computed on

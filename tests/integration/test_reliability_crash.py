@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reliability_harness import BackgroundReplay, ReliabilityStream, Tracker, summarise
+from reliability_harness import BackgroundReplay, ReliabilityStream, summarise
 
 from producers.replay import load_replay_frame
 from stream_ids.datasets import improved_csvs
@@ -65,13 +65,8 @@ def test_worker_crashes_lose_nothing_and_sequences_continue(
     n = len(frame)
     stream = ReliabilityStream(kafka_bootstrap, tmp_path,
                                STREAM_IDS_PROCESSING_GUARANTEE=GUARANTEE)
-    stream.create_topics()
-    stream.start_worker("k1")
-    tracker = Tracker(stream.settings, stream.settings.topic_verdicts)
-    tracker.start()
     started = time.monotonic()
-    try:
-        stream.wait_ready()
+    with stream.running("k1") as tracker:
         kills: list[int] = []
         producer = BackgroundReplay(stream.settings, frame, "k")
         producer.start()
@@ -84,9 +79,6 @@ def test_worker_crashes_lose_nothing_and_sequences_continue(
         time.sleep(3)  # duplicates still in flight
         producer.join(60)
         assert producer.error is None and producer.result.delivered == n
-    finally:
-        tracker.stop()
-        stream.stop()
     summary = summarise(tracker.records, n, expected)
     summary.update(guarantee=GUARANTEE, killed_at_verdicts=kills,
                    seconds=round(time.monotonic() - started, 1))
@@ -104,12 +96,7 @@ def test_scale_out_and_in_keeps_every_flow_and_host_history(
     n = min(len(frame), 12_000)
     part = frame.iloc[:n].reset_index(drop=True)
     stream = ReliabilityStream(kafka_bootstrap, tmp_path)
-    stream.create_topics()
-    stream.start_worker("s1")
-    tracker = Tracker(stream.settings, stream.settings.topic_verdicts)
-    tracker.start()
-    try:
-        stream.wait_ready()
+    with stream.running("s1") as tracker:
         producer = BackgroundReplay(stream.settings, part, "s", rate=n / 40.0)
         producer.start()
         tracker.wait_unique(int(0.25 * n), timeout=300, alive=stream.check_alive)
@@ -121,9 +108,6 @@ def test_scale_out_and_in_keeps_every_flow_and_host_history(
         time.sleep(3)
         producer.join(60)
         assert producer.error is None and producer.result.delivered == n
-    finally:
-        tracker.stop()
-        stream.stop()
     summary = summarise(tracker.records, n, expected[:n])
     summary["sigterm_exit_code"] = code
     report("scale", summary, tracker.records)

@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from reliability_harness import BackgroundReplay, ReliabilityStream, Tracker, summarise
+from reliability_harness import BackgroundReplay, ReliabilityStream, summarise
 from tls_helpers import make_pki
 
 from producers.replay import load_replay_frame
@@ -75,12 +75,7 @@ def test_replay_worker_and_readers_over_mutual_tls(tls_broker, tmp_path):
         update={"security_protocol": "SSL", "ssl_cafile": pki.ca_cert,
                 "ssl_certfile": pki.client_cert, "ssl_keyfile": pki.client_key}
     )
-    stream.create_topics()
-    stream.start_worker("t1")
-    tracker = Tracker(stream.settings, stream.settings.topic_verdicts)
-    tracker.start()
-    try:
-        stream.wait_ready()
+    with stream.running("t1") as tracker:
         producer = BackgroundReplay(stream.settings, frame, "t")
         producer.start()
         producer.join(120)
@@ -88,9 +83,6 @@ def test_replay_worker_and_readers_over_mutual_tls(tls_broker, tmp_path):
         tracker.wait_unique(N_FLOWS, timeout=300)
         time.sleep(1)
         assert stream.alive(), stream.logs()
-    finally:
-        tracker.stop()
-        stream.stop()
     summary = summarise(tracker.records, N_FLOWS)
     assert summary["lost"] == 0 and summary["duplicated"] == 0, summary
     log = (tmp_path / "t1.log").read_text()
