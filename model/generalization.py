@@ -959,7 +959,10 @@ def _capture_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
         f"{report.get('benign_extraction_seconds', 0):.0f} s (measured when the cache was "
         "filled, one capture at a time). The pooled pcap/benign row above is the false-alarm "
         "rate on someone else's normal traffic; below, every capture's share of flows that "
-        "raised an alert. Many captures hold a single long connection (one flow).",
+        "raised an alert. Many captures hold a single long connection (one flow). Two "
+        "extractions of the same capture can differ by a few flows (seen for the SYN flood and "
+        "instagram captures; the package expires flows from a background thread on wall-clock "
+        "time), so the cache, not a re-extraction, keeps reruns comparable.",
         "",
         "The package measures packet lengths as whole frames (`len(packet)`: Ethernet, IP and "
         "TCP headers included) where Java CICFlowMeter counts payload bytes: a SYN of the flood "
