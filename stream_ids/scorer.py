@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stream_ids.calibration import Calibration, applicable
 from stream_ids.errors import ArtifactError
 from stream_ids.sequences import make_windows, window_from_history
 from stream_ids.transform import FlowTransform
@@ -102,7 +103,11 @@ class Scorer:
         self.manifest = manifest
         self.model_dir = model_dir
         self.window = int(manifest["window"])
-        self.threshold = float(manifest["threshold"])
+        # The model's own threshold, and the one in force: a site's calibration beside the
+        # model (stream_ids.calibration) replaces it.
+        self.model_threshold = float(manifest["threshold"])
+        self.threshold = self.model_threshold
+        self.calibration: Calibration | None = None
         self.model_version = str(manifest["model_version"])
         self.n_inputs = transform.n_outputs
         # The streaming split (per-flow encoder + sequence head), or None (whole model only).
@@ -116,8 +121,12 @@ class Scorer:
         The split model is checked against the whole model on windows with padding before it
         is used; any difference above ``SPLIT_TOLERANCE`` keeps the whole model.
         """
+        from stream_ids.quiet import expected_tracing
+
         split = SplitModel.of(self.model, self.window)
-        if split is None or not split.agrees_with(self.model, self.n_inputs):
+        with expected_tracing():  # the process's first predictions: TF's start-up notices
+            agrees = split is not None and split.agrees_with(self.model, self.n_inputs)
+        if split is None or not agrees:
             return False
         self.split = split
         self.state_width = split.width
@@ -144,6 +153,12 @@ class Scorer:
         generalises (``reduce_retracing``), ~0.1-0.3 s each here; a worker that did this on its
         first live batches stalled their verdicts (latency tails, docs/performance.md).
         """
+        from stream_ids.quiet import expected_tracing
+
+        with expected_tracing():  # tracing is the point here: no retracing warning
+            self._warm_up(sizes)
+
+    def _warm_up(self, sizes: tuple[int, ...]) -> None:
         rng = np.random.default_rng(0)
         for size in sizes:
             flows = rng.random((size, self.n_inputs), dtype=np.float32)
@@ -154,8 +169,17 @@ class Scorer:
             else:
                 self.score_windows(np.repeat(flows[:, None, :], self.window, axis=1))
 
+    def apply_calibration(self, calibration: Calibration | None) -> None:
+        """Use a site's calibrated threshold (None: back to the model's own)."""
+        self.calibration = calibration
+        self.threshold = self.model_threshold if calibration is None else calibration.threshold
+
     @classmethod
-    def load(cls, model_dir: str | PathLike[str] | None = None) -> Scorer:
+    def load(
+        cls, model_dir: str | PathLike[str] | None = None, *, calibrated: bool = True
+    ) -> Scorer:
+        """Load and verify a model directory; with ``calibrated``, apply the site calibration
+        beside it (``calibration.json``), refusing one made for another model."""
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         directory = Path(model_dir) if model_dir is not None else shipped_model_dir()
         if not directory.is_dir():
@@ -185,7 +209,10 @@ class Scorer:
                 f"{directory / MODEL_FILE}: input shape {network.input_shape[1:]} but manifest and "
                 f"transform say {expected}"
             )
-        return cls(network, transform, manifest, directory)
+        scorer = cls(network, transform, manifest, directory)
+        if calibrated:
+            scorer.apply_calibration(applicable(directory, manifest["sha256"][MODEL_FILE]))
+        return scorer
 
     # -- scoring -------------------------------------------------------------------------------
     def score_windows(self, windows: np.ndarray) -> np.ndarray:

@@ -1,0 +1,180 @@
+"""Per-site calibration: an alert threshold set from a site's own traffic.
+
+A model's shipped threshold was chosen on its training captures; on another network the scores
+of ordinary traffic sit elsewhere (docs/generalization.md). Calibration reads flows of the
+site's traffic believed clean, and sets the threshold at the ``1 - target`` quantile of their
+scores, so that about ``target`` of such traffic alerts. A *ceiling* keeps known attacks
+alerting: the threshold never rises above the score that ``min_recall`` of the reference attack
+flows (the embedded CICIDS2017 sample's, by default) reach; when the two disagree the ceiling
+wins and the calibration says so (``capped``).
+
+``calibration.json`` lies beside the model (``model.keras``, ``transform.json``); it names the
+model it was made for (the sha256 of ``model.keras``), and :meth:`stream_ids.scorer.Scorer.load`
+applies it only to that model, refusing one made for another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream_ids.errors import ArtifactError, ConfigurationError
+
+CALIBRATION_FILE = "calibration.json"
+FORMAT = "stream-ids-calibration"
+FORMAT_VERSION = 1
+DEFAULT_TARGET = 0.001  # 0.1% of clean traffic alerts
+DEFAULT_MIN_RECALL = 0.95  # of the reference attack flows
+MIN_FLOWS = 100  # fewer clean flows cannot place a 0.1% quantile anywhere meaningful
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One site's threshold for one model (the content of ``calibration.json``)."""
+
+    site: str
+    model_version: str
+    model_sha256: str
+    threshold: float
+    target_alert_rate: float
+    flows_used: int
+    clean_quantile_threshold: float
+    ceiling: float | None
+    capped: bool
+    expected_alert_rate: float
+    reference_recall: float | None
+    min_recall: float
+    sources: tuple[str, ...]
+    created: str
+    format: str = FORMAT
+    version: int = FORMAT_VERSION
+
+    def canonical_json(self) -> bytes:
+        state = asdict(self)
+        state["sources"] = list(self.sources)
+        return json.dumps(state, sort_keys=True, indent=2).encode() + b"\n"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json()).hexdigest()
+
+    def write(self, model_dir: str | PathLike[str]) -> Path:
+        path = Path(model_dir) / CALIBRATION_FILE
+        path.write_bytes(self.canonical_json())
+        return path
+
+    @classmethod
+    def read(cls, path: str | PathLike[str]) -> Calibration:
+        try:
+            state = json.loads(Path(path).read_bytes())
+        except (OSError, ValueError) as error:
+            raise ArtifactError(f"{path}: unreadable calibration ({error})") from error
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise ArtifactError(f"{path}: not a stream-ids calibration")
+        if state.get("version") != FORMAT_VERSION:
+            raise ArtifactError(f"{path}: calibration version {state.get('version')!r} unknown")
+        try:
+            state["sources"] = tuple(state["sources"])
+            calibration = cls(**state)
+        except TypeError as error:
+            raise ArtifactError(f"{path}: malformed calibration ({error})") from error
+        if not (0.0 < calibration.threshold <= 1.0) or not math.isfinite(calibration.threshold):
+            raise ArtifactError(f"{path}: threshold {calibration.threshold!r} outside (0, 1]")
+        return calibration
+
+
+def fit_threshold(
+    clean_scores: np.ndarray,
+    target: float = DEFAULT_TARGET,
+    attack_scores: np.ndarray | None = None,
+    min_recall: float = DEFAULT_MIN_RECALL,
+) -> dict[str, Any]:
+    """The threshold for ``target`` alert rate on ``clean_scores``, capped by the attack floor.
+
+    Returns the threshold, the uncapped quantile, the ceiling (None without attack scores),
+    whether it was capped, the alert rate it gives on ``clean_scores`` and the recall on
+    ``attack_scores``.
+    """
+    # Scores are float32 in the worker: thresholds are float32 values too, so that a threshold
+    # between two float32 scores cannot behave differently there than here.
+    clean = np.asarray(clean_scores, dtype=np.float32)
+    clean = clean[np.isfinite(clean)]
+    if len(clean) < MIN_FLOWS:
+        raise ConfigurationError(
+            f"calibration needs at least {MIN_FLOWS} scorable flows of the site's traffic, "
+            f"got {len(clean)}"
+        )
+    if not 0.0 < target < 1.0:
+        raise ConfigurationError(f"target alert rate {target} must lie strictly between 0 and 1")
+    # The smallest threshold with at most ``target`` of clean scores at or above it: just above
+    # the k-th largest score, k = floor(target * n).
+    ordered = np.sort(clean)[::-1]
+    allowed = math.floor(target * len(clean))
+    above = np.nextafter(ordered[allowed], np.float32(np.inf))
+    quantile = float(min(max(above, np.finfo(np.float32).tiny), np.float32(1.0)))
+    ceiling: float | None = None
+    recall: float | None = None
+    threshold = quantile
+    if attack_scores is not None and len(attack_scores):
+        attacks = np.asarray(attack_scores, dtype=np.float32)
+        attacks = attacks[np.isfinite(attacks)]
+        # The largest threshold that keeps ``min_recall`` of the attacks at or above it.
+        ceiling = float(np.sort(attacks)[math.floor((1.0 - min_recall) * len(attacks))])
+        threshold = min(quantile, ceiling)
+        recall = float(np.mean(attacks >= threshold))
+    return {
+        "threshold": threshold,
+        "clean_quantile_threshold": quantile,
+        "ceiling": ceiling,
+        "capped": ceiling is not None and ceiling < quantile,
+        "expected_alert_rate": float(np.mean(clean >= threshold)),
+        "reference_recall": recall,
+    }
+
+
+def make_calibration(
+    *,
+    site: str,
+    model_version: str,
+    model_sha256: str,
+    clean_scores: np.ndarray,
+    attack_scores: np.ndarray | None,
+    target: float,
+    min_recall: float,
+    sources: list[str],
+) -> Calibration:
+    fitted = fit_threshold(clean_scores, target, attack_scores, min_recall)
+    return Calibration(
+        site=site,
+        model_version=model_version,
+        model_sha256=model_sha256,
+        target_alert_rate=target,
+        flows_used=int(np.isfinite(np.asarray(clean_scores, dtype=np.float64)).sum()),
+        min_recall=min_recall,
+        sources=tuple(sources),
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **fitted,
+    )
+
+
+def applicable(model_dir: Path, model_sha256: str) -> Calibration | None:
+    """The calibration beside a model, or None; refuses one made for another model."""
+    path = model_dir / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    calibration = Calibration.read(path)
+    if calibration.model_sha256 != model_sha256:
+        raise ArtifactError(
+            f"{path}: made for model {calibration.model_sha256[:16]}... "
+            f"({calibration.model_version}), not this one ({model_sha256[:16]}...); "
+            "run `stream-ids calibrate` again or remove the file"
+        )
+    return calibration
