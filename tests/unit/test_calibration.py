@@ -82,7 +82,7 @@ def test_calibrate_command_writes_the_file_and_score_uses_it(tmp_path: Path) -> 
                         / "sample-9-days.csv")
     benign = flows.loc[flows["Label"] == "BENIGN"]
     halves = {name: tmp_path / name for name in ("first", "second")}
-    for index, (name, folder) in enumerate(halves.items()):
+    for index, folder in enumerate(halves.values()):
         folder.mkdir()
         benign.iloc[index::2].to_csv(folder / "flows.csv", index=False)
 
