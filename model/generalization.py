@@ -604,7 +604,8 @@ def cnn_lstm_candidate(model_dir: Path) -> tuple[Candidate, dict[str, Any] | Non
     """
     from stream_ids.scorer import Scorer
 
-    scorer = Scorer.load(model_dir)
+    # The model's own threshold: a site calibration beside it is a per-site fix, not the model.
+    scorer = Scorer.load(model_dir, calibrated=False)
     manifest = scorer.manifest
     candidate = Candidate(
         name=scorer.model_version,
@@ -612,7 +613,8 @@ def cnn_lstm_candidate(model_dir: Path) -> tuple[Candidate, dict[str, Any] | Non
         threshold=scorer.threshold,
         score=scorer.score_frame,
         train_files=[],
-        detail=f"{model_dir} (window {scorer.window}, threshold {scorer.threshold:g})",
+        detail=f"{model_dir} (window {scorer.window}, its own threshold {scorer.threshold:g}; "
+        "a site calibration.json beside it is not applied)",
     )
     try:
         candidate.train_files = training_files(manifest)
