@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from stream_ids.kafka_probe import librdkafka_logger
 from stream_ids.records import (
     BINARY_FEATURES,
     SCHEMA_COLUMNS,
@@ -62,6 +63,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
             "queue.buffering.max.kbytes": 1_048_576,
             "partitioner": "murmur2_random",
             "message.timeout.ms": 120_000,
+            "logger": librdkafka_logger(),
         }
     )
     config.update(overrides)
@@ -73,7 +75,9 @@ def ensure_topic(settings: Settings, topic: str, partitions: int | None = None) 
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(settings.confluent_config())
+    config: dict[str, Any] = settings.confluent_config()
+    config["logger"] = librdkafka_logger()
+    admin = AdminClient(config)
     metadata = admin.list_topics(timeout=15)
     if topic in metadata.topics and not metadata.topics[topic].error:
         return
@@ -416,6 +420,7 @@ def replay(
 def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
     if not enabled:
         return None, None
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -429,6 +434,7 @@ def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),  # stdout stays for results
         transient=False,
     )
     task = bar.add_task("replay", total=total)

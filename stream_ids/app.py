@@ -70,6 +70,23 @@ class CommitOverlapFilter(logging.Filter):
         )
 
 
+class TransientLeaderFilter(logging.Filter):
+    """Drops aiokafka's "Failed fetch offsets from N: [Error 6] NotLeaderForPartitionError".
+
+    A topic Faust has just created (the host-window changelog at a first start) has no
+    partition leaders for a moment; aiokafka logs this at ERROR and retries after its backoff,
+    and the next request succeeds. Other offset-fetch failures still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.msg == "Failed fetch offsets from %s: %s"
+            and isinstance(record.args, tuple)
+            and len(record.args) == 2
+            and type(record.args[1]).__name__ == "NotLeaderForPartitionError"
+        )
+
+
 def create_app(settings: Settings, **overrides: Any) -> faust.App:
     """A Faust app configured from ``settings`` (``overrides`` win, e.g. in tests)."""
     web_port = settings.web_port
@@ -110,6 +127,9 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
     timers_log = logging.getLogger("mode.timers")
     if not any(isinstance(f, CommitOverlapFilter) for f in timers_log.filters):
         timers_log.addFilter(CommitOverlapFilter())
+    fetcher_log = logging.getLogger("aiokafka.consumer.fetcher")
+    if not any(isinstance(f, TransientLeaderFilter) for f in fetcher_log.filters):
+        fetcher_log.addFilter(TransientLeaderFilter())
     Path(config["datadir"]).mkdir(parents=True, exist_ok=True)
     return faust.App(settings.app_id, autodiscover=False, **config)
 

@@ -58,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.kafka_probe import require_broker
     from stream_ids.topic_reader import read_topic
 
     settings = settings_with_bootstrap(args.bootstrap)
+    require_broker(settings)
     topic = args.topic or settings.topic_alerts
     console = Console()
     rows: deque = deque(maxlen=max(1, args.last))

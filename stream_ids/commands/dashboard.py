@@ -42,13 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stream_ids.commands.replay import settings_with_bootstrap
     from stream_ids.dashboard import Dashboard
-    from stream_ids.settings import get_settings
+    from stream_ids.kafka_probe import require_broker
 
-    settings = get_settings()
+    settings = settings_with_bootstrap(args.bootstrap)
+    require_broker(settings)
     config = settings.confluent_config()
-    if args.bootstrap:
-        config["bootstrap.servers"] = args.bootstrap
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     dashboard = Dashboard(
         config,

@@ -1,8 +1,11 @@
 """``stream-ids demo``: the main job end to end on one machine.
 
-Starts the local Kafka broker when none is reachable, starts one worker subprocess, replays the
-shared CICIDS2017 rows (or the given files), waits until every replayed flow has a verdict and
-the worker's cumulative statistics cover them, prints a summary and stops what it started.
+First checks its inputs (the flow files, read in full; the model's manifest and checksums), so
+that a missing file fails before anything starts. Then starts the local Kafka broker when none
+is reachable, starts one worker subprocess, replays the flows (the given files or folders, else
+the shared corrected CICIDS2017 rows, else the sample embedded in the package), waits until
+every replayed flow has a verdict and the worker's cumulative statistics cover them, prints a
+summary and stops what it started.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -23,7 +28,8 @@ def register(subparsers: Any) -> None:
         help="broker + worker + replay of the CICIDS2017 rows, then a summary",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="CSV files (default: the shared corrected CICIDS2017 rows)")
+                        help="flow files (.csv, .csv.gz) or folders of them (default: the shared "
+                        "corrected CICIDS2017 rows, else the embedded sample)")
     parser.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N flows")
     parser.add_argument("--loop", type=int, default=1, metavar="K", help="replay K times")
@@ -36,33 +42,41 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def broker_reachable(settings: Any, timeout: float = 3.0) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    config = settings.confluent_config()
-    config["socket.connection.setup.timeout.ms"] = int(timeout * 1000)
-    try:
-        AdminClient(config).list_topics(timeout=timeout)
-    except Exception:
-        return False
-    return True
-
-
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "stream_ids.cli", *args]
+
+
+def check_inputs(args: argparse.Namespace, console: Any) -> tuple[Any, Any]:
+    """The replay frame and the model folder, checked before anything starts."""
+    from producers.replay import load_replay_frame
+    from stream_ids.commands.replay import flow_paths
+    from stream_ids.errors import ConfigurationError
+    from stream_ids.scorer import read_manifest, shipped_model_dir, verify_artifacts
+    from stream_ids.settings import get_settings
+
+    if args.loop < 1:
+        raise ConfigurationError("--loop must be >= 1")
+    paths = flow_paths(args.paths, console)
+    try:
+        frame = load_replay_frame(paths, args.limit)
+    except ValueError as error:
+        raise ConfigurationError(f"{error}: {', '.join(map(str, paths[:3]))}") from error
+    model_dir = Path(args.model_dir or get_settings().model_dir or shipped_model_dir())
+    verify_artifacts(model_dir, read_manifest(model_dir))
+    return frame, model_dir
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from producers.replay import ensure_topic, replay
-    from stream_ids.commands.stats import combine
-    from stream_ids.datasets import improved_csvs
     from stream_ids.errors import BrokerError
+    from stream_ids.kafka_probe import broker_reachable
     from stream_ids.settings import Settings, get_settings
-    from stream_ids.topic_reader import end_offsets, latest_stats, read_topic
+    from stream_ids.topic_reader import end_offsets
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False)
+    frame, model_dir = check_inputs(args, console)
     settings = Settings(bootstrap_servers=args.bootstrap) if args.bootstrap else get_settings()
     started_broker = False
     worker: subprocess.Popen | None = None
@@ -92,55 +106,26 @@ def run(args: argparse.Namespace) -> int:
                 "STREAM_IDS_METRICS_PORT": env.get("STREAM_IDS_METRICS_PORT", "0"),
             }
         )
-        command = _cli("worker")
-        if args.model_dir:
-            command += ["--model-dir", args.model_dir]
         console.print(f"starting worker {worker_name} (loading the model) ...")
-        worker = subprocess.Popen(command, env=env)  # noqa: S603
-
-        paths = args.paths or improved_csvs()
-        console.print(f"replaying {len(paths)} file(s) to {settings.topic_flows}")
-        result = replay(paths, settings, limit=args.limit, loop=args.loop, rate=args.rate,
+        worker = subprocess.Popen(  # noqa: S603
+            _cli("worker", "--model-dir", str(model_dir)), env=env
+        )
+        console.print(f"replaying {len(frame):,} flows x {args.loop} to {settings.topic_flows}")
+        result = replay([], settings, frame=frame, loop=args.loop, rate=args.rate,
                         id_prefix=run_id, host_batch=max(1, args.host_batch))
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         if result.failed:
             console.print(f"[red]{result.failed} deliveries failed[/]: {result.errors[:3]}")
         console.print(
-            f"replayed {result.delivered} flows in {result.seconds:.1f} s "
-            f"({result.rate:,.0f} flows/s); waiting for verdicts ..."
+            f"replayed {result.delivered:,} flows in {result.seconds:.1f} s "
+            f"({result.rate:,.0f} flows/s)"
         )
-
-        seen: set[str] = set()
-        first_produced, first_scored, last_scored = float("inf"), float("inf"), 0.0
-        deadline = time.monotonic() + args.timeout
-        prefix = f"{run_id}-"
-        for _key, verdict in read_topic(settings, settings.topic_verdicts, start=verdict_start,
-                                        follow=True):
-            if isinstance(verdict, dict) and str(verdict.get("flow_id", "")).startswith(prefix):
-                seen.add(verdict["flow_id"])
-                first_produced = min(first_produced, verdict.get("produced_at") or first_produced)
-                last_scored = max(last_scored, verdict.get("scored_at") or 0.0)
-                first_scored = min(first_scored, verdict.get("scored_at") or first_scored)
-                if len(seen) >= result.delivered:
-                    break
-            if worker.poll() is not None:
-                raise BrokerError(f"the worker exited with status {worker.returncode}")
-            if time.monotonic() > deadline:
-                break
-        missing = result.delivered - len(seen)
-
-        cumulative: dict = {}
-        stats_deadline = time.monotonic() + 30
-        while time.monotonic() < stats_deadline:
-            latest = latest_stats(settings)
-            cumulative = latest.get((worker_name, "cumulative"), {})
-            if cumulative.get("flows", 0) >= len(seen):
-                break
-            time.sleep(1.0)
-        summary = combine([cumulative]) if cumulative else {}
-        _print_summary(console, result, len(seen), missing, summary,
-                       last_scored - first_scored if seen else 0.0)
+        verdicts = _wait_for_verdicts(settings, verdict_start, f"{run_id}-", result.delivered,
+                                      worker, args.timeout, console)
+        missing = result.delivered - verdicts.count
+        summary = _cumulative_stats(settings, worker_name, verdicts.count)
+        _print_summary(console, result, verdicts.count, missing, summary, verdicts.seconds)
         return 0 if missing == 0 and not result.failed else 1
     finally:
         if worker is not None and worker.poll() is None:
@@ -151,6 +136,59 @@ def run(args: argparse.Namespace) -> int:
                 worker.kill()
         if started_broker:
             subprocess.run(_cli("broker", "stop"), check=False)  # noqa: S603
+
+
+@dataclass
+class _Verdicts:
+    count: int
+    seconds: float  # first to last scored_at
+
+
+def _wait_for_verdicts(settings: Any, start: dict[int, int], prefix: str, expected: int,
+                       worker: subprocess.Popen, timeout: float, console: Any) -> _Verdicts:
+    """Read verdicts of this run (flow ids ``prefix...``) until all came, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from stream_ids.errors import BrokerError
+    from stream_ids.topic_reader import read_topic
+
+    seen: set[str] = set()
+    first_scored, last_scored = float("inf"), 0.0
+    deadline = time.monotonic() + timeout
+    columns = (TextColumn("verdicts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("verdicts", total=expected)
+        for _key, verdict in read_topic(settings, settings.topic_verdicts, start=start,
+                                        follow=True):
+            if isinstance(verdict, dict) and str(verdict.get("flow_id", "")).startswith(prefix):
+                seen.add(verdict["flow_id"])
+                scored = verdict.get("scored_at")
+                if scored:
+                    first_scored, last_scored = min(first_scored, scored), max(last_scored, scored)
+                progress.update(task, completed=len(seen))
+                if len(seen) >= expected:
+                    break
+            if worker.poll() is not None:
+                raise BrokerError(f"the worker exited with status {worker.returncode} "
+                                  "(its messages are above)")
+            if time.monotonic() > deadline:
+                break
+    return _Verdicts(len(seen), last_scored - first_scored if seen else 0.0)
+
+
+def _cumulative_stats(settings: Any, worker_name: str, verdicts: int) -> dict:
+    """The worker's cumulative statistics once they cover ``verdicts`` flows (30 s at most)."""
+    from stream_ids.commands.stats import combine
+    from stream_ids.topic_reader import latest_stats
+
+    cumulative: dict = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        cumulative = latest_stats(settings).get((worker_name, "cumulative"), {})
+        if cumulative.get("flows", 0) >= verdicts:
+            break
+        time.sleep(1.0)
+    return combine([cumulative]) if cumulative else {}
 
 
 def _print_summary(console: Any, result: Any, verdicts: int, missing: int, summary: dict,

@@ -32,9 +32,15 @@ def run(args: argparse.Namespace) -> int:
 
     from producers.relay import relay
     from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.errors import SchemaError
+    from stream_ids.kafka_probe import require_broker
 
     console = Console(stderr=True)
+    if args.follow is not None and args.follow.is_dir():
+        raise SchemaError(f"--follow {args.follow} is a folder: --watch follows the CSVs that "
+                          "appear in a folder, --follow one growing file")
     settings = settings_with_bootstrap(args.bootstrap)
+    require_broker(settings)
     source = args.follow or args.watch
     console.print(f"relaying {source} -> {args.topic or settings.topic_flows} (Ctrl-C stops)")
     try:

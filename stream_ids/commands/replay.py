@@ -14,7 +14,8 @@ def register(subparsers: Any) -> None:
         "(key = source host) to Kafka. Exits non-zero if any delivery failed.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="CSV files (default: the shared corrected CICIDS2017 rows)")
+                        help="flow files (.csv, .csv.gz) or folders of them (default: the shared "
+                        "corrected CICIDS2017 rows, else the embedded sample)")
     parser.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
     parser.add_argument("--topic", help="target topic (default: STREAM_IDS_TOPIC_FLOWS or flows)")
     pace = parser.add_mutually_exclusive_group()
@@ -44,18 +45,31 @@ def settings_with_bootstrap(bootstrap: str | None) -> Any:
     return get_settings()
 
 
+def flow_paths(given: list[str], console: Any) -> list[Any]:
+    """The files of ``given`` (folders expanded), or the default data (said on ``console``)."""
+    from stream_ids.datasets import default_flow_paths, describe_flow_paths
+    from stream_ids.loader import expand_flow_paths
+
+    if given:
+        return expand_flow_paths(given)
+    paths = default_flow_paths()
+    console.print(f"no files given: reading {describe_flow_paths(paths)}", highlight=False)
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from producers.replay import replay
-    from stream_ids.datasets import improved_csvs
+    from stream_ids.kafka_probe import require_broker
 
     console = Console(stderr=True)
     if args.loop < 1:
         console.print("[red]--loop must be >= 1[/]")
         return 2
+    paths = flow_paths(args.paths, console)
     settings = settings_with_bootstrap(args.bootstrap)
-    paths = args.paths or improved_csvs()
+    require_broker(settings)
     result = replay(
         paths,
         settings,

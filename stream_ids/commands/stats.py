@@ -52,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.kafka_probe import require_broker
     from stream_ids.topic_reader import latest_stats
 
     settings = settings_with_bootstrap(args.bootstrap)
+    require_broker(settings)
     latest = latest_stats(settings, args.topic)
     console = Console()
     if args.json:

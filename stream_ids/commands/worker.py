@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from typing import Any
 
 
@@ -21,12 +22,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stream_ids import quiet
+    from stream_ids.kafka_probe import require_broker
     from stream_ids.settings import get_settings
 
     if args.bootstrap:
         os.environ["STREAM_IDS_BOOTSTRAP_SERVERS"] = args.bootstrap
         get_settings.cache_clear()
     settings = get_settings()
+    require_broker(settings)  # before the model loads: one line when there is no broker
+    quiet.start_tensorflow()
     worker = make_worker(settings, model_dir=args.model_dir, loglevel=args.loglevel)
     worker.execute_from_commandline()
     return 0
@@ -64,7 +69,11 @@ def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "wa
         f"group {settings.app_id}, broker {settings.bootstrap_servers}",
         flush=True,
     )
-    return Worker(parts.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = Worker(parts.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    if not sys.stdout.isatty():
+        # Faust's start-up spinner writes cursor hide/show escapes even into a pipe or file
+        worker.spinner = None
+    return worker
 
 
 def _declare_topics(settings: Any) -> None:
