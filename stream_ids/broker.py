@@ -1,6 +1,7 @@
 """A real, single-node Apache Kafka broker (KRaft mode) for machines without Docker.
 
-The broker's jars come from Maven Central through ``mvn`` (the pom is ``compose/kafka-pom.xml``)
+The broker's jars come from Maven Central through ``mvn`` (the pom is
+``stream_ids/resources/broker/kafka-pom.xml``, package data, so a wheel install starts it too)
 into a cache folder; after the first start no network is needed. The broker runs detached, in its
 own process session, with its log and pid file in its data folder, so ``stream-ids broker stop``
 from another shell finds it.
@@ -23,9 +24,9 @@ from pathlib import Path
 from stream_ids.errors import BrokerError, ConfigurationError
 
 KAFKA_VERSION = "4.0.0"
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-POM_PATH = _REPO_ROOT / "compose" / "kafka-pom.xml"
-LOG4J_CONFIG_PATH = _REPO_ROOT / "compose" / "log4j2.properties"
+_RESOURCES = Path(__file__).resolve().parent / "resources" / "broker"
+POM_PATH = _RESOURCES / "kafka-pom.xml"
+LOG4J_CONFIG_PATH = _RESOURCES / "log4j2.properties"
 _COMPLETE_MARKER = ".complete"
 
 
@@ -193,7 +194,7 @@ class LocalBroker:
         mvn = _require_tool("mvn", "Apache Maven")
         if not POM_PATH.exists():
             raise ConfigurationError(
-                f"broker pom {POM_PATH} not found (run from a source checkout)"
+                f"broker pom {POM_PATH} not found (package data missing: reinstall stream-ids)"
             )
         libs.mkdir(parents=True, exist_ok=True)
         command = [
@@ -271,7 +272,7 @@ class LocalBroker:
         if not LOG4J_CONFIG_PATH.exists():
             raise ConfigurationError(
                 f"broker logging configuration {LOG4J_CONFIG_PATH} not found "
-                "(run from a source checkout)"
+                "(package data missing: reinstall stream-ids)"
             )
         return [
             java,

@@ -78,20 +78,20 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True, highlight=False)
     frame, model_dir = check_inputs(args, console)
     settings = Settings(bootstrap_servers=args.bootstrap) if args.bootstrap else get_settings()
-    started_broker = False
+    started_broker: str | None = None  # the port of the broker this run started
     worker: subprocess.Popen | None = None
     run_id = secrets.token_hex(4)
     worker_name = f"demo-{run_id}"
     try:
         if not broker_reachable(settings):
             _host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+            port = port or "9092"
             console.print(f"no broker at {settings.bootstrap_servers}: starting the local one")
-            start = subprocess.run(  # noqa: S603
-                _cli("broker", "start", "--port", port or "9092"), check=False
-            )
+            start = subprocess.run(_cli("broker", "start", "--port", port), check=False)  # noqa: S603
+            if start.returncode == 0:
+                started_broker = port
             if start.returncode != 0 or not broker_reachable(settings, 10.0):
                 raise BrokerError("could not start the local broker (see above)")
-            started_broker = True
         for topic in (settings.topic_flows, settings.topic_verdicts, settings.topic_alerts,
                       settings.topic_dead_letter):
             ensure_topic(settings, topic)
@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
                 worker.wait(30)
             except subprocess.TimeoutExpired:
                 worker.kill()
-        if started_broker:
-            subprocess.run(_cli("broker", "stop"), check=False)  # noqa: S603
+        if started_broker is not None:
+            subprocess.run(_cli("broker", "stop", "--port", started_broker), check=False)  # noqa: S603
 
 
 @dataclass
