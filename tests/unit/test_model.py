@@ -172,7 +172,7 @@ def test_mixed_layouts_split_within_each_layout_and_window_per_layout() -> None:
         str(improved / "Heartbleed.csv"),
     ]
     frame = load_with_layout(paths)
-    assert set(frame["layout"]) == {"cicids2017-trafficlabelling", "cicids2017-improved"}
+    assert set(frame["layout"]) == {"cicids2017-trafficlabelling", "corrected-cicflowmeter"}
     idx = split_indices(frame, "random", 7)
     test = frame.iloc[idx["test"]]
     counts = test.groupby(["layout", "is_attack"]).size().to_dict()
@@ -181,7 +181,7 @@ def test_mixed_layouts_split_within_each_layout_and_window_per_layout() -> None:
     assert counts[("cicids2017-trafficlabelling", 0)] == 45
     hosts = window_hosts(frame)
     # 172.16.0.1 appears in both layouts but never shares a window across them.
-    improved_hosts = hosts[frame["layout"] == "cicids2017-improved"]
-    assert improved_hosts.str.startswith("cicids2017-improved|").all()
+    improved_hosts = hosts[frame["layout"] == "corrected-cicflowmeter"]
+    assert improved_hosts.str.startswith("corrected-cicflowmeter|").all()
     single = load_with_layout(paths[:1])
     assert window_hosts(single).equals(single["src_ip"])
