@@ -152,7 +152,9 @@ def test_pm_rule_and_utc_offset() -> None:
     want = ["2017-07-05 12:48", "2017-07-05 15:05", "2017-07-05 16:05", "2017-07-05 20:59:30"]
     assert [pd.Timestamp(v, unit="s") for v in got[:4]] == [pd.Timestamp(w) for w in want]
     assert np.isnan(got[4:]).all()
-    with_ampm = parse_timestamps(pd.Series(["14/02/2018 01:05:00 PM"]), "cicflowmeter-v4-abbreviated")
+    with_ampm = parse_timestamps(
+        pd.Series(["14/02/2018 01:05:00 PM"]), "cicflowmeter-v4-abbreviated"
+    )
     assert pd.Timestamp(with_ampm[0], unit="s") == pd.Timestamp("2018-02-14 13:05")
 
 
