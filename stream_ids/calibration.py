@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from os import PathLike
@@ -67,15 +68,27 @@ class Calibration:
         return hashlib.sha256(self.canonical_json()).hexdigest()
 
     def write(self, model_dir: str | PathLike[str]) -> Path:
+        """Write ``calibration.json`` atomically (a running worker never reads half a file)."""
         path = Path(model_dir) / CALIBRATION_FILE
-        path.write_bytes(self.canonical_json())
+        partial = path.with_name(f".{CALIBRATION_FILE}.{os.getpid()}.tmp")
+        partial.write_bytes(self.canonical_json())
+        os.replace(partial, path)
         return path
 
     @classmethod
     def read(cls, path: str | PathLike[str]) -> Calibration:
         try:
-            state = json.loads(Path(path).read_bytes())
-        except (OSError, ValueError) as error:
+            content = Path(path).read_bytes()
+        except OSError as error:
+            raise ArtifactError(f"{path}: unreadable calibration ({error})") from error
+        return cls.parse(content, path)
+
+    @classmethod
+    def parse(cls, content: bytes, path: str | PathLike[str]) -> Calibration:
+        """The calibration in ``content`` (the bytes of ``path``, named in errors)."""
+        try:
+            state = json.loads(content)
+        except ValueError as error:
             raise ArtifactError(f"{path}: unreadable calibration ({error})") from error
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ArtifactError(f"{path}: not a stream-ids calibration")
@@ -165,12 +178,8 @@ def make_calibration(
     )
 
 
-def applicable(model_dir: Path, model_sha256: str) -> Calibration | None:
-    """The calibration beside a model, or None; refuses one made for another model."""
-    path = model_dir / CALIBRATION_FILE
-    if not path.is_file():
-        return None
-    calibration = Calibration.read(path)
+def check_model(calibration: Calibration, path: Path, model_sha256: str) -> Calibration:
+    """``calibration`` if it was made for the model whose ``model.keras`` has ``model_sha256``."""
     if calibration.model_sha256 != model_sha256:
         raise ArtifactError(
             f"{path}: made for model {calibration.model_sha256[:16]}... "
@@ -178,3 +187,96 @@ def applicable(model_dir: Path, model_sha256: str) -> Calibration | None:
             "run `stream-ids calibrate` again or remove the file"
         )
     return calibration
+
+
+def applicable(model_dir: Path, model_sha256: str) -> Calibration | None:
+    """The calibration beside a model, or None; refuses one made for another model."""
+    path = model_dir / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    return check_model(Calibration.read(path), path, model_sha256)
+
+
+def describe_threshold(threshold: float, calibration: Calibration | None) -> str:
+    """``0.9312 (site 'lab-a', target 0.100%)`` or ``0.5 (the model's own)`` for log lines."""
+    if calibration is None:
+        return f"{threshold:.6g} (the model's own)"
+    capped = ", capped by the attack floor" if calibration.capped else ""
+    return (
+        f"{threshold:.6g} (site {calibration.site!r}, target "
+        f"{calibration.target_alert_rate:.3%} alerts{capped})"
+    )
+
+
+@dataclass(frozen=True)
+class CalibrationEvent:
+    """What :meth:`CalibrationWatch.poll` saw: a new calibration in force, or a refused file."""
+
+    changed: bool  # True: ``new`` replaces ``old``; False: the file was refused (``error``)
+    old: Calibration | None
+    new: Calibration | None
+    error: str | None = None
+
+
+class CalibrationWatch:
+    """Polls ``calibration.json`` beside a model for a running worker.
+
+    Cheap: one ``stat`` per poll; the file is read and hashed only when its mtime, size or
+    inode changed, and an event is returned only when its content (sha256) did. A removed file
+    means the model's own threshold; a file that cannot be read, or made for another model, is
+    refused once per content, and the calibration in force stays.
+    """
+
+    def __init__(self, model_dir: Path, model_sha256: str, current: Calibration | None) -> None:
+        self.path = Path(model_dir) / CALIBRATION_FILE
+        self.model_sha256 = model_sha256
+        self.current = current
+        self._stat: tuple[int, int, int] | None = None  # (mtime_ns, size, inode); None: absent
+        self._digest: str | None = None  # sha256 of the content last looked at; None: absent
+        self._polled = False
+        self._error: str | None = None  # the refusal last reported (not repeated each poll)
+
+    def poll(self) -> CalibrationEvent | None:
+        try:
+            info = self.path.stat()
+            signature: tuple[int, int, int] | None = (info.st_mtime_ns, info.st_size, info.st_ino)
+        except FileNotFoundError:
+            signature = None
+        except OSError as error:
+            return self._refuse(None, f"{self.path}: cannot be read ({error})")
+        if self._polled and signature == self._stat:
+            return None
+        self._polled = True
+        self._stat = signature
+        content: bytes | None = None
+        if signature is not None:
+            try:
+                content = self.path.read_bytes()
+            except FileNotFoundError:  # removed between stat and read
+                self._stat = None
+            except OSError as error:
+                return self._refuse(None, f"{self.path}: cannot be read ({error})")
+        self._error = None
+        digest = None if content is None else hashlib.sha256(content).hexdigest()
+        if digest == self._digest and digest is not None:
+            return None
+        self._digest = digest
+        if content is None:
+            new = None
+        else:
+            try:
+                new = check_model(Calibration.parse(content, self.path), self.path,
+                                  self.model_sha256)
+            except ArtifactError as error:
+                return self._refuse(digest, str(error))
+        if new == self.current:
+            return None
+        old, self.current = self.current, new
+        return CalibrationEvent(True, old, new)
+
+    def _refuse(self, digest: str | None, error: str) -> CalibrationEvent | None:
+        self._digest = digest
+        if error == self._error:
+            return None
+        self._error = error
+        return CalibrationEvent(False, self.current, self.current, error)

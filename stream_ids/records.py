@@ -802,6 +802,13 @@ class Stats(faust.Record, serializer="json"):
     false_alarm_rate: float | None = None
     precision: float | None = None
     recall: float | None = None
+    # alerts / flows of the window, and the threshold in force when the record was emitted:
+    # a site calibration's (calibrated, its site and target alert rate) or the model's own
+    alert_rate: float | None = None
+    threshold: float | None = None
+    calibrated: bool = False
+    calibration_site: str | None = None
+    target_alert_rate: float | None = None
 
 
 class DeadLetter(faust.Record, serializer="json"):

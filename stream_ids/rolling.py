@@ -9,7 +9,10 @@ Verdicts are counted into one-second buckets of processing time (``scored_at``).
 
 Confusion counts (tp/fp/tn/fn) count only flows that carried a ground-truth label; they are
 ``None`` when none did. ``false_alarm_rate = fp / (fp + tn)``, ``precision = tp / (tp + fp)``,
-``recall = tp / (tp + fn)``, ``None`` when the denominator is zero.
+``recall = tp / (tp + fn)``, ``None`` when the denominator is zero. ``alert_rate = alerts /
+flows`` (``None`` without flows), beside the threshold in force when the record was emitted:
+``threshold``, ``calibrated``, ``calibration_site`` and ``target_alert_rate`` (a site
+calibration's, ``None`` when uncalibrated; :mod:`stream_ids.calibration`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from stream_ids.calibration import Calibration
 
 TUMBLING_S = 10
 SLIDING_S = 60
@@ -89,6 +95,7 @@ class Counts:
             "false_alarm_rate": _ratio(self.fp, self.fp + self.tn) if labelled else None,
             "precision": _ratio(self.tp, self.tp + self.fp) if labelled else None,
             "recall": _ratio(self.tp, self.tp + self.fn) if labelled else None,
+            "alert_rate": _ratio(self.alerts, self.flows),
             "emitted_at": now,
         }
 
@@ -107,6 +114,24 @@ class RollingStats:
         # (second, counts), ascending
         self._buckets: deque[tuple[int, Counts]] = deque()
         self._last_emitted_tumbling: int | None = None  # start of the last window emitted
+        # the threshold in force and the site calibration that set it (None: the model's own)
+        self.threshold: float | None = None
+        self.calibration_site: str | None = None
+        self.target_alert_rate: float | None = None
+
+    def set_threshold(self, threshold: float, calibration: Calibration | None = None) -> None:
+        """The threshold the verdicts are judged with from now on, and its calibration."""
+        self.threshold = float(threshold)
+        self.calibration_site = None if calibration is None else calibration.site
+        self.target_alert_rate = None if calibration is None else calibration.target_alert_rate
+
+    def threshold_fields(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "calibrated": self.calibration_site is not None,
+            "calibration_site": self.calibration_site,
+            "target_alert_rate": self.target_alert_rate,
+        }
 
     def add(self, counts: Counts, at: float | None = None) -> None:
         second = math.floor(time.time() if at is None else at)
@@ -152,6 +177,9 @@ class RollingStats:
         records.append(
             self.cumulative.record(self.worker, "cumulative", self.started_at, now, now)
         )
+        threshold = self.threshold_fields()
+        for record in records:
+            record.update(threshold)
         horizon = min(now - SLIDING_S, current) - 1
         while self._buckets and self._buckets[0][0] < horizon:
             self._buckets.popleft()

@@ -59,24 +59,28 @@ def read_topic(
     follow: bool = False,
     idle_timeout: float = 2.0,
     decode: bool = True,
+    deadline: float | None = None,
 ) -> Iterator[tuple[bytes | None, Any]]:
     """Yield ``(key, value)`` of ``topic``.
 
     Starts at ``start`` offsets (per partition), else at the beginning (or the end with
     ``from_end``). Without ``follow`` it stops at the high watermarks seen when it started;
-    with ``follow`` it runs until the caller stops iterating. Values are orjson-decoded unless
-    ``decode`` is False.
+    with ``follow`` it runs until the caller stops iterating. Either way it stops once
+    ``time.monotonic()`` passes ``deadline`` (when given), also while no record arrives.
+    Values are orjson-decoded unless ``decode`` is False.
     """
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
     consumer = _consumer(settings)
     try:
-        deadline = time.monotonic() + 30
+        wait_until = time.monotonic() + 30
         while True:
             info = consumer.list_topics(topic, timeout=10).topics.get(topic)
             if info is not None and info.error is None and info.partitions:
                 break
-            if not follow and time.monotonic() > deadline:
+            if not follow and time.monotonic() > wait_until:
+                return
+            if deadline is not None and time.monotonic() > deadline:
                 return
             time.sleep(0.5)
         partitions = sorted(info.partitions)
@@ -96,6 +100,8 @@ def read_topic(
                 return
         idle_since = time.monotonic()
         while True:
+            if deadline is not None and time.monotonic() > deadline:
+                return
             messages = consumer.consume(1000, timeout=0.5)
             if not messages:
                 if not follow and time.monotonic() - idle_since > max(idle_timeout, 10.0):

@@ -1,7 +1,7 @@
 """The agents of a worker: scoring (flows -> verdicts/alerts/dead letters) and statistics.
 
-:func:`build_worker` wires an app, its topics, the host-window table, the scoring agent and the
-statistics timer together and returns them as a :class:`WorkerParts`.
+:func:`build_worker` wires an app, its topics, the host-window table, the scoring agent, the
+statistics timer and the calibration watch together and returns them as a :class:`WorkerParts`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from confluent_kafka import KafkaException
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
+from stream_ids.agents.calibration import register_calibration_watch
 from stream_ids.agents.continuity import CHECK_S, HoleReader
 from stream_ids.agents.recovery import RecoveryWatch
 from stream_ids.agents.scoring import BatchScorer
 from stream_ids.app import create_app, worker_name
+from stream_ids.calibration import CalibrationWatch
 from stream_ids.rolling import RollingStats
 from stream_ids.settings import Settings
 from stream_ids.tables import host_window_table
@@ -38,6 +40,7 @@ class WorkerParts:
     agent: Any
     timer: Any
     recovery_watch: RecoveryWatch
+    calibration_watch: CalibrationWatch | None = None
 
 
 def build_worker(
@@ -51,6 +54,7 @@ def build_worker(
     table = host_window_table(app, partitions=settings.topic_partitions)
     name = worker_name()
     stats = RollingStats(name)
+    stats.set_threshold(float(model.threshold), getattr(model, "calibration", None))
     flows_topic = topics.flows.get_topic_name()
 
     reader = HoleReader(settings.confluent_config(), flows_topic)
@@ -144,7 +148,11 @@ def build_worker(
 
     agent = app.agent(topics.flows, name="stream_ids.score_flows")(score_flows)
     timer = register_stats_timer(app, topics, stats, settings.stats_interval_s, metrics)
-    return WorkerParts(app, topics, table, batch_scorer, stats, agent, timer, recovery_watch)
+    # calibration.json beside the model: a new, changed or removed one applies within seconds
+    calibration_watch = register_calibration_watch(app, model, batch_scorer, stats)
+    return WorkerParts(
+        app, topics, table, batch_scorer, stats, agent, timer, recovery_watch, calibration_watch
+    )
 
 
 def committed_offsets_of(app: Any, topic: str) -> Callable[[], dict[int, int]]:

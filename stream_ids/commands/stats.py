@@ -32,6 +32,7 @@ def combine(records: list[dict]) -> dict:
     total["recall"] = tp / (tp + fn) if labelled and tp + fn else None
     labelled_n = tp + fp + tn + fn
     total["accuracy"] = (tp + tn) / labelled_n if labelled and labelled_n else None
+    total["alert_rate"] = total["alerts"] / total["flows"] if total["flows"] else None
     if not labelled:
         for name in ("tp", "fp", "tn", "fn"):
             total[name] = None
@@ -44,6 +45,23 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
+
+
+def threshold_text(records: list[dict]) -> str:
+    """The threshold in force, with the calibration's site and target: ``0.9993 lab-a@0.1%``
+    (``-`` from workers older than these fields; ``mixed`` when workers disagree)."""
+    shown = {
+        (record.get("threshold"), record.get("calibration_site"), record.get("target_alert_rate"))
+        for record in records
+        if record.get("threshold") is not None
+    }
+    if len(shown) != 1:
+        return "mixed" if shown else "-"
+    threshold, site, target = shown.pop()
+    text = f"{threshold:.6g}"
+    if site:
+        text += f" {site}" + (f"@{target:.3%}" if target is not None else "")
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         console.print("no statistics yet (is a worker running?)")
         return 1
     table = Table(title=f"{args.topic or settings.topic_stats}: latest statistics")
-    for name in ("worker", "window", *COUNTS, "false alarm", "precision", "recall", "accuracy"):
+    for name in ("worker", "window", *COUNTS, "false alarm", "precision", "recall", "accuracy",
+                 "alert rate", "threshold"):
         table.add_column(name)
     for window in WINDOWS:
         records = [r for (_w, win), r in sorted(latest.items()) if win == window]
@@ -75,11 +94,13 @@ def run(args: argparse.Namespace) -> int:
             row = combine([record])
             table.add_row(record["worker"], window, *(_fmt(row[n]) for n in COUNTS),
                           *(_fmt(row[n]) for n in ("false_alarm_rate", "precision", "recall",
-                                                   "accuracy")))
+                                                   "accuracy", "alert_rate")),
+                          threshold_text([record]))
         if len(records) > 1:
             row = combine(records)
             table.add_row("[bold]all[/]", window, *(_fmt(row[n]) for n in COUNTS),
                           *(_fmt(row[n]) for n in ("false_alarm_rate", "precision", "recall",
-                                                   "accuracy")))
+                                                   "accuracy", "alert_rate")),
+                          threshold_text(records))
     console.print(table)
     return 0

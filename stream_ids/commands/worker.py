@@ -64,7 +64,9 @@ def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "wa
     watch_gc_pauses()
     print(
         f"stream-ids worker {parts.stats.worker}: model {model.model_version} "
-        f"(window {model.window}, threshold {model.threshold:.4f}) on {devices}; "
+        f"(window {model.window}, threshold {model.threshold:.6g}"
+        + (f", calibrated for site {model.calibration.site!r}" if model.calibration else "")
+        + f") on {devices}; "
         f"{settings.topic_flows} -> {settings.topic_verdicts}/{settings.topic_alerts}, "
         f"group {settings.app_id}, broker {settings.bootstrap_servers}",
         flush=True,

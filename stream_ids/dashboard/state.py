@@ -30,6 +30,28 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _threshold_in_force(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The alert threshold the reporting workers judge with, and their site calibration.
+
+    ``threshold`` and ``target_alert_rate`` are ``None`` unless every worker that says agrees
+    (``thresholds`` lists them all); ``calibrated`` is true when every reporting worker runs a
+    site calibration. Records of workers older than these fields carry none of them.
+    """
+    thresholds = sorted({t for r in records if (t := _finite(r.get("threshold"))) is not None})
+    targets = sorted(
+        {t for r in records if (t := _finite(r.get("target_alert_rate"))) is not None}
+    )
+    sites = sorted({str(r["calibration_site"]) for r in records if r.get("calibration_site")})
+    known = [r for r in records if "calibrated" in r]
+    return {
+        "threshold": thresholds[0] if len(thresholds) == 1 else None,
+        "thresholds": thresholds,
+        "calibrated": bool(known) and all(r.get("calibrated") is True for r in known),
+        "calibration_sites": sites,
+        "target_alert_rate": targets[0] if len(targets) == 1 else None,
+    }
+
+
 class DashboardState:
     """Rolling per-second counts, totals, the latest alerts, the noisiest hosts and rates."""
 
@@ -136,15 +158,19 @@ class DashboardState:
                 for k in CONFUSION:
                     sums[k] += int(record[k])
         tp, fp, tn, fn = (sums[k] for k in CONFUSION)
+        flows = sum(int(r.get("flows") or 0) for r in records)
+        alerts = sum(int(r.get("alerts") or 0) for r in records)
         return {
             "workers": len(records),
-            "flows": sum(int(r.get("flows") or 0) for r in records),
-            "alerts": sum(int(r.get("alerts") or 0) for r in records),
+            "flows": flows,
+            "alerts": alerts,
             **sums,
             "labelled": labelled,
             "false_alarm_rate": _ratio(fp, fp + tn) if labelled else None,
             "precision": _ratio(tp, tp + fp) if labelled else None,
             "recall": _ratio(tp, tp + fn) if labelled else None,
+            "alert_rate": _ratio(alerts, flows),
+            **_threshold_in_force(records),
         }
 
     def snapshot(self) -> dict[str, Any]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import urllib.request
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from threading import Thread
 
 import pytest
 
+import stream_ids.dashboard as dashboard_static
 from stream_ids.dashboard.server import make_handler
 from stream_ids.dashboard.state import DashboardState
 
@@ -60,6 +62,39 @@ def test_rates_are_summed_over_live_workers() -> None:
     unlabelled = _stats("w3", "cumulative", None, None, None, None)
     state.add_stats(unlabelled)
     assert state.snapshot()["rates"]["cumulative"]["false_alarm_rate"] is None
+
+
+def _calibrated(worker: str, window: str, site: str | None, threshold: float, **kw) -> dict:
+    record = _stats(worker, window, None, None, None, None)
+    record.update(
+        threshold=threshold, calibrated=site is not None, calibration_site=site,
+        target_alert_rate=0.001 if site else None, alert_rate=0.1, **kw,
+    )  # fmt: skip
+    return record
+
+
+def test_threshold_in_force_calibration_and_alert_rate_against_target() -> None:
+    state = DashboardState(clock=lambda: NOW)
+    old = state.snapshot()["rates"]["sliding_60s"]  # nothing reported yet
+    assert old["threshold"] is None and old["calibrated"] is False and old["alert_rate"] is None
+    state.add_stats(_stats("legacy", "sliding_60s", None, None, None, None))  # older worker
+    legacy = state.snapshot()["rates"]["sliding_60s"]
+    assert legacy["thresholds"] == [] and legacy["calibrated"] is False
+    assert legacy["alert_rate"] == pytest.approx(10 / 100)
+    state = DashboardState(clock=lambda: NOW)
+    state.add_stats(_calibrated("w1", "sliding_60s", "lab-a", 0.9993))
+    state.add_stats(_calibrated("w2", "sliding_60s", "lab-a", 0.9993, alerts=0))
+    rates = state.snapshot()["rates"]["sliding_60s"]
+    assert rates["threshold"] == pytest.approx(0.9993) and rates["thresholds"] == [0.9993]
+    assert rates["calibrated"] is True and rates["calibration_sites"] == ["lab-a"]
+    assert rates["target_alert_rate"] == 0.001
+    assert rates["alert_rate"] == pytest.approx(10 / 200)  # summed over workers, not averaged
+    state.add_stats(_calibrated("w2", "sliding_60s", None, 0.5))  # w2 lost its calibration
+    rates = state.snapshot()["rates"]["sliding_60s"]
+    assert rates["threshold"] is None and rates["thresholds"] == [0.5, 0.9993]
+    assert rates["calibrated"] is False and rates["calibration_sites"] == ["lab-a"]
+    page = (Path(dashboard_static.__file__).parent / "static" / "index.html").read_text()
+    assert 'id="alert-rate"' in page and 'id="threshold"' in page and 'id="calibration"' in page
 
 
 def test_http_endpoints_serve_page_assets_and_state() -> None:

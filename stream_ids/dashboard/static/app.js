@@ -90,6 +90,20 @@
     setText("precision-cum", cum.labelled ? "since start " + fmtPct(cum.precision) : "");
     setText("recall-cum", cum.labelled ? "since start " + fmtPct(cum.recall) : "");
     setText("workers", String(Math.max(win.workers, cum.workers)));
+    // the threshold in force (a site calibration's or the model's own) and the alert rate
+    // against the calibration's target
+    const cal = win.workers ? win : cum;
+    setText("alert-rate", fmtPct(win.alert_rate));
+    setText("alert-target", cal.target_alert_rate !== null && cal.target_alert_rate !== undefined
+      ? "target " + fmtPct(cal.target_alert_rate) : (cal.workers ? "no target (not calibrated)" : ""));
+    const thresholds = cal.thresholds || [];
+    setText("threshold", thresholds.length === 1 ? String(Number(thresholds[0].toPrecision(6)))
+      : thresholds.length > 1 ? "mixed" : "–");
+    const sites = cal.calibration_sites || [];
+    setText("calibration", cal.calibrated ? "calibrated: " + sites.join(", ")
+      : sites.length ? "partly calibrated: " + sites.join(", ")
+      : thresholds.length ? "model's own (not calibrated)" : "");
+    $("threshold").title = thresholds.length > 1 ? "workers disagree: " + thresholds.join(", ") : "";
     drawChart(s.series);
 
     fillTable($("alerts").tBodies[0], s.latest_alerts.map((a) => [
