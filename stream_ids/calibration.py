@@ -19,15 +19,19 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stream_ids.errors import ArtifactError, ConfigurationError
+
+if TYPE_CHECKING:
+    from stream_ids.scorer import Scorer
 
 CALIBRATION_FILE = "calibration.json"
 FORMAT = "stream-ids-calibration"
@@ -151,6 +155,26 @@ def fit_threshold(
         "expected_alert_rate": float(np.mean(clean >= threshold)),
         "reference_recall": recall,
     }
+
+
+def reference_attack_scores(
+    scorer: Scorer, paths: Sequence[str | PathLike[str]] | None = None
+) -> np.ndarray:
+    """The attack floor's scores: the attack flows of the reference, scored by the worker's rules.
+
+    ``paths``: labelled flow files (default: the embedded CICIDS2017 sample). The whole reference
+    is scored (:func:`stream_ids.offline.score_frame`: an attack's window holds its host's earlier
+    flows), then the attack flows the worker would score are kept. Used by ``stream-ids
+    calibrate`` and ``model.generalization``.
+    """
+    from stream_ids.datasets import embedded_sample
+    from stream_ids.loader import load_flows
+    from stream_ids.offline import score_frame
+
+    reference = load_flows(list(paths) if paths else [embedded_sample()])
+    attacks = (reference["is_attack"] == 1).to_numpy()
+    scored = score_frame(scorer, reference)
+    return np.asarray(scored.score[attacks & scored.valid])
 
 
 def make_calibration(

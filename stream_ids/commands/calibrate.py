@@ -164,23 +164,18 @@ def calibrate_frame(
 
     Flows labelled as attacks are left out; returns the calibration and how many were.
     """
-    from stream_ids.calibration import make_calibration
-    from stream_ids.datasets import embedded_sample
-    from stream_ids.loader import load_flows
+    from stream_ids.calibration import make_calibration, reference_attack_scores
     from stream_ids.offline import score_frame
     from stream_ids.scorer import MODEL_FILE
 
     clean = (site["is_attack"] != 1).to_numpy()
     site_scores = score_frame(scorer, site)
-    reference_frame = load_flows(reference if reference else [embedded_sample()])
-    attacks = (reference_frame["is_attack"] == 1).to_numpy()
-    reference_scores = score_frame(scorer, reference_frame)
     calibration = make_calibration(
         site=site_name,
         model_version=scorer.model_version,
         model_sha256=scorer.manifest["sha256"][MODEL_FILE],
         clean_scores=site_scores.score[clean & site_scores.valid],
-        attack_scores=reference_scores.score[attacks & reference_scores.valid],
+        attack_scores=reference_attack_scores(scorer, reference),
         target=target,
         min_recall=min_recall,
         sources=sources,

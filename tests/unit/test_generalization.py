@@ -9,8 +9,14 @@ import pandas as pd
 import pytest
 
 from model.generalization import (
+    OTHER_DATASETS_POOLED,
+    PerFlowScorer,
     attack_family,
+    calibrate_on_halves,
+    dead_letter_reason,
+    dead_letter_summary,
     drift_table,
+    issue_targets,
     outside_training,
     psi,
     recall_at_false_alarm,
@@ -18,8 +24,11 @@ from model.generalization import (
     score_by_file,
     skip_reason,
     source_metrics,
+    split_halves,
+    worker_scores_of,
     yardstick,
 )
+from stream_ids import schema
 from stream_ids.errors import SchemaError
 
 
@@ -200,3 +209,208 @@ def test_skip_reason_tells_too_few_features_from_an_unreadable_file(tmp_path):
     lacking = SchemaError(f"{path}: layout 'x' lacks 73 of the 76 required feature columns: a")
     assert skip_reason(lacking, path).startswith("not scorable: layout 'x' lacks 73")
     assert skip_reason(SchemaError(f"{path}: empty file"), path) == "not loadable: empty file"
+
+
+def test_split_halves_alternates_files_sorted_by_name_or_rows():
+    files = ["b.pcap", "a.pcap", "c.pcap", "b.pcap", "d.pcap", "a.pcap"]
+    # Sorted: a (A), b (B), c (A), d (B).
+    assert split_halves(files, by_file=True).tolist() == [False, True, True, False, False, True]
+    assert split_halves(files, by_file=False).tolist() == [True, False, True, False, True, False]
+    assert split_halves([], by_file=True).tolist() == []
+
+
+def test_dead_letter_summary_counts_reasons_most_frequent_first():
+    valid = np.array([True, False, False, True, False])
+    reasons = [
+        None,
+        "out_of_range on idle_mean",
+        "non_finite on flow_iat_min",
+        None,
+        "out_of_range on idle_mean",
+    ]
+    summary = dead_letter_summary(valid, reasons)
+    assert summary["flows"] == 5 and summary["dead_letters"] == 3
+    assert summary["share"] == pytest.approx(0.6)
+    assert list(summary["reasons"].items()) == [
+        ("out_of_range on idle_mean", 2),
+        ("non_finite on flow_iat_min", 1),
+    ]
+    assert dead_letter_summary(np.ones(2, dtype=bool), [None, None])["share"] == 0.0
+
+
+def _canonical(rows: int, files: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        np.zeros((rows, len(schema.FEATURE_NAMES))), columns=list(schema.FEATURE_NAMES)
+    )
+    frame["source_file"] = files
+    frame["is_attack"] = np.zeros(rows, dtype=np.int8)
+    frame["label"] = "BENIGN"
+    frame["src_ip"] = "10.0.0.1"
+    frame["timestamp"] = np.arange(rows, dtype=np.float64)
+    return frame
+
+
+def test_worker_scores_dead_letter_a_huge_idle_time_with_its_feature():
+    # CIC-Darknet2020 writes absolute times (~1.4e15) in idle_*: above the worker's 1e15 rule.
+    frame = _canonical(4, ["x.csv", "x.csv", "y.csv", "y.csv"])
+    frame.loc[1, "idle_mean"] = 1.44e15
+    frame["flow_duration"] = [1.0, 2.0, 3.0, 4.0]
+    scorer = PerFlowScorer(lambda part: part["flow_duration"].to_numpy() / 10, threshold=0.5)
+    scored = worker_scores_of(scorer, frame)
+    assert scored.valid.tolist() == [True, False, True, True]
+    assert np.isnan(scored.score[1])
+    assert scored.score[[0, 2, 3]] == pytest.approx([0.1, 0.3, 0.4])
+    assert scored.reason == [None, "out_of_range on idle_mean", None, None]
+    assert dead_letter_reason(frame.loc[1, list(schema.FEATURE_NAMES)].to_numpy()) == (
+        "out_of_range on idle_mean"
+    )
+
+
+def _halves() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Half A's benign flows score k/128, half B's k/128 + 1/256 (k = 0..99, exact in float32)
+    # and one more flow of B is dead-lettered (NaN); four attacks.
+    steps = np.arange(100) / 128
+    scores = np.r_[steps, steps + 1 / 256, np.nan, [0.9, 0.95, 0.99, 0.5]]
+    truth = np.r_[np.zeros(201), np.ones(4)].astype(np.int8)
+    half_a = np.r_[np.ones(100, bool), np.zeros(101, bool), [True, False, True, False]]
+    return scores, truth, half_a
+
+
+def test_calibrate_on_halves_fits_one_half_and_measures_the_other():
+    scores, truth, half_a = _halves()
+    result = calibrate_on_halves(scores, truth, half_a, np.array([]), own_threshold=0.5)
+    a_to_b = result["A->B"]
+    # 0.1% of 100 flows: no flow may alert, the threshold sits just above A's top, 99/128.
+    assert a_to_b["threshold"] == pytest.approx(99 / 128) and a_to_b["threshold"] > 99 / 128
+    assert not a_to_b["capped"] and a_to_b["ceiling"] is None
+    # B (100 scorable): only 99/128 + 1/256 reaches it. At 0.5: k = 64..99.
+    assert (a_to_b["test_benign"], a_to_b["test_scored"]) == (101, 100)
+    assert (a_to_b["false_alarms"], a_to_b["false_alarm_rate"]) == (1, 0.01)
+    assert (a_to_b["false_alarms_before"], a_to_b["false_alarm_rate_before"]) == (36, 0.36)
+    # Every attack flow counts, whichever half it is in: 0.9, 0.95, 0.99 reach 0.773.
+    assert (a_to_b["detected"], a_to_b["attacks"], a_to_b["recall"]) == (3, 4, 0.75)
+    assert a_to_b["recall_before"] == 1.0  # the attack at 0.5 alerts at the model's own 0.5
+    b_to_a = result["B->A"]
+    assert (b_to_a["fit_benign"], b_to_a["fit_scored"]) == (101, 100)
+    assert b_to_a["false_alarms"] == 0 and b_to_a["test_scored"] == 100
+    assert b_to_a["threshold"] > 99 / 128 + 1 / 256
+
+
+def test_calibrate_on_halves_is_capped_by_the_attack_floor_or_refuses_too_few_flows():
+    scores, truth, half_a = _halves()
+    # 95% of the reference attacks reach 0.6: the threshold may not rise above it.
+    capped = calibrate_on_halves(scores, truth, half_a, np.full(20, 0.6), 0.5)["A->B"]
+    assert capped["capped"] and capped["threshold"] == pytest.approx(0.6)
+    assert capped["clean_quantile_threshold"] == pytest.approx(99 / 128)
+    assert capped["false_alarms"] == 23  # k/128 + 1/256 >= 0.6: k = 77..99
+    few = calibrate_on_halves(scores[95:], truth[95:], half_a[95:], np.array([]), 0.5)
+    assert few["A->B"]["fit_scored"] == 5 and "at least 100" in few["A->B"]["error"]
+    assert "false_alarms" not in few["A->B"] and few["A->B"]["false_alarms_before"] == 36
+
+
+def _report_for_targets() -> dict:
+    def calibrated(rate_a: float, rate_b: float, capped: bool) -> dict:
+        return {
+            direction: {
+                "false_alarms": round(rate * 100),
+                "fit_benign": 100,
+                "fit_scored": 100,
+                "test_benign": 100,
+                "test_scored": 100,
+                "false_alarms_before": 10,
+                "attacks": 0,
+                "recall_before": None,
+                "false_alarm_rate": rate,
+                "threshold": 0.9993,
+                "capped": capped,
+                "ceiling": 0.9993,
+            }
+            for direction, rate in (("A->B", rate_a), ("B->A", rate_b))
+        } | {"split": "by row"}
+
+    return {
+        "models": [{"name": "m1"}],
+        "sources": {"a": {"group": "other-datasets"}, "pcap/benign": {"group": "pcap"}},
+        "yardstick": {
+            "m1": {
+                "test_split_accuracy": 0.9995,
+                "false_alarm_rate_pcap_benign": 0.2,
+                "false_alarms_pcap_benign": [20, 100],
+                "false_alarm_rate_other_datasets": 0.005,
+                "false_alarms_other_datasets": [1, 200],
+                "recall_at_far": {"cse-cic-ids2018-improved": 0.5},
+            }
+        },
+        "dead_letters": {
+            "a": {
+                "by_model": {
+                    "m1": {"false_alarms": 1, "benign_scored": 150, "benign_dead_letters": 50}
+                }
+            },
+        },
+        "calibration": {
+            "m1": {
+                "rows": {
+                    "pcap/benign": calibrated(0.05, 0.0, True),
+                    OTHER_DATASETS_POOLED: calibrated(0.0, 0.001, False),
+                }
+            }
+        },
+    }
+
+
+def test_issue_targets_say_which_bounds_the_first_model_meets():
+    targets = issue_targets(_report_for_targets())
+    met = {row["target"]: row["met"] for row in targets}
+    assert met == {
+        "false alarms on pcap/benign, no calibration": False,
+        "false alarms on other-datasets benign rows (pooled), no calibration": True,
+        "false alarms on pcap/benign, calibrated on the other half": False,  # A->B 5%
+        "false alarms on other-datasets benign rows (pooled), calibrated on the other half": True,
+        "recall at <= 1% false alarms on cse-cic-ids2018-improved": False,
+        "test-split accuracy (CICIDS2017)": True,
+    }
+    pooled = targets[1]["measured"]
+    assert "0.50% (1/200) of all rows" in pooled
+    assert "0.67% (1/150) of the flows the worker scores (50 dead-lettered)" in pooled
+    report = _report_for_targets()
+    del report["calibration"]["m1"]["rows"]["pcap/benign"]
+    report["calibration"]["m1"]["rows"][OTHER_DATASETS_POOLED]["A->B"]["error"] = "too few"
+    rows = {row["target"]: row for row in issue_targets(report)}
+    assert rows["false alarms on pcap/benign, calibrated on the other half"]["met"] is None
+    calibrated = rows[
+        "false alarms on other-datasets benign rows (pooled), calibrated on the other half"
+    ]
+    assert calibrated["met"] is False and "A->B not calibratable" in calibrated["measured"]
+
+
+def test_render_markdown_puts_the_targets_first_and_says_the_worker_refuses_rows():
+    report = _report_for_targets()
+    report.update(
+        command="python -m model.generalization --model model/shipped",
+        date="2030-01-02 03:04 UTC",
+        results={},
+        skipped={},
+    )
+    report["models"] = [{"name": "m1", "kind": "cnn-lstm", "detail": "d", "test_split": None}]
+    report["sources"] = {}
+    report["targets"] = issue_targets(report)
+    report["dead_letters"] = {
+        "cic-darknet2020": {
+            **dead_letter_summary(
+                np.r_[np.zeros(195, bool), np.ones(4, bool)],
+                ["out_of_range on idle_mean"] * 195 + [None] * 4,
+            ),
+            "by_model": {"m1": {"false_alarms": 0, "benign_scored": 4, "benign_dead_letters": 195}},
+        }
+    }
+    text = render_markdown(report)
+    assert text.index("## Targets of issue #16") < text.index("## Models")
+    row = "| false alarms on pcap/benign, no calibration | <= 1% | 20.00% (20/100) | not met |"
+    assert row in text
+    assert "*Capped*: the 0.1% quantile" in text
+    assert "`Scorer.score_frame` on **all** rows" in text
+    assert (
+        "| cic-darknet2020 | 199 | 97.99% (195/199) | out_of_range on idle_mean (195) | "
+        "0.00% (0/4) |"
+    ) in text
