@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -160,6 +161,9 @@ def test_documented_commands_work_as_written(
             where = f"{document}: {command}"
             if rule.kind == "skip":
                 skipped.append(f"{command} ({rule.reason})")
+                continue
+            if re.search(r"\|\s*jq\b", command) and shutil.which("jq") is None:
+                skipped.append(f"{command} (jq is not installed)")
                 continue
             if "dashboard" in command and not _port_free(8088):
                 skipped.append(f"{command} (port 8088 is taken on this machine)")

@@ -99,6 +99,17 @@ def test_replay_reads_a_folder_like_a_file_list() -> None:
     assert "Traceback" not in missing.stderr
 
 
+def test_demo_checks_its_inputs_before_starting_anything(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{closed_port()}"
+    result = run("demo", str(tmp_path / "missing.csv"),
+                 env={"STREAM_IDS_BOOTSTRAP_SERVERS": address,
+                      "STREAM_IDS_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 2
+    assert "missing.csv" in result.stderr and "Traceback" not in result.stderr
+    assert "starting" not in result.stdout + result.stderr  # no broker, no worker
+    assert not (tmp_path / "state").exists()
+
+
 def test_relay_follow_refuses_a_folder() -> None:
     result = run("relay", "--follow", str(SAMPLE))
     assert result.returncode == 2
