@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -30,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
         os.environ["STREAM_IDS_BOOTSTRAP_SERVERS"] = args.bootstrap
         get_settings.cache_clear()
     settings = get_settings()
-    require_broker(settings)  # before the model loads: one line when there is no broker
+    # Inputs first, cheapest first: the model files' hashes (no TensorFlow yet), then the
+    # broker (one line when there is none), then the model itself.
+    from stream_ids.scorer import read_manifest, shipped_model_dir, verify_artifacts
+
+    directory = Path(args.model_dir or settings.model_dir or shipped_model_dir())
+    verify_artifacts(directory, read_manifest(directory))
+    require_broker(settings)
     quiet.start_tensorflow()
     worker = make_worker(settings, model_dir=args.model_dir, loglevel=args.loglevel)
     worker.execute_from_commandline()
