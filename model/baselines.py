@@ -131,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    from stream_ids.commands.train import expand_paths
+    from stream_ids.loader import expand_flow_paths
 
-    results = run_baselines(expand_paths(args.data), args.split, args.seed, tuple(args.only))
+    files = [str(p) for p in expand_flow_paths(args.data)]
+    results = run_baselines(files, args.split, args.seed, tuple(args.only))
     for name, m in results.items():
         print(
             f"{name:14s} acc {m['accuracy']:.5f} prec {m['precision']:.5f} rec {m['recall']:.5f} "

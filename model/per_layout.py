@@ -20,7 +20,7 @@ import numpy as np
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from model.train import load_with_layout, split_indices
-    from stream_ids.commands.train import expand_paths
+    from stream_ids.loader import expand_flow_paths
     from stream_ids.metrics import binary_metrics
     from stream_ids.scorer import Scorer
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    frame = load_with_layout(expand_paths(args.data))
+    frame = load_with_layout([str(p) for p in expand_flow_paths(args.data)])
     idx = split_indices(frame, args.split, args.seed)
     test = np.zeros(len(frame), dtype=bool)
     test[idx["test"]] = True

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stream_ids import schema
 from stream_ids.errors import SchemaError
 from stream_ids.loader import (
     count_feature_duplicates,
@@ -72,6 +71,14 @@ class TrainConfig:
     protocol_mask_fraction: float = 0.1
     class_weight: bool = True
     tune_threshold: bool = False
+    # "all" (the 76 features) or "stable" (model.features.STABLE_FEATURES).
+    features: str = "all"
+    # Files whose flows are all benign whatever they carry (e.g. a site's own captures through
+    # the Python cicflowmeter, which writes no label).
+    benign: list[str] = field(default_factory=list)
+    # Weigh every source (a file's folder) the same, and within it benign and attack the same,
+    # instead of one class weight over all rows: no capture dominates.
+    balance_sources: bool = False
     verbose: int = 2
     hyper: Hyper = field(default_factory=Hyper)
     command: str = ""
@@ -86,9 +93,10 @@ def split_indices(frame: pd.DataFrame, mode: str, seed: int) -> dict[str, np.nda
 
         index = np.arange(n)
         labels = frame["is_attack"].to_numpy().astype(np.int64)
-        if "layout" in frame and frame["layout"].nunique() > 1:
-            # Several layouts: the same stratified split within each layout (layout x label).
-            codes = pd.factorize(frame["layout"])[0].astype(np.int64)
+        group = "source" if "source" in frame else "layout"
+        if group in frame and frame[group].nunique() > 1:
+            # Several sources (or layouts): the same stratified split within each (x label).
+            codes = pd.factorize(frame[group])[0].astype(np.int64)
             labels = codes * 2 + labels
         counts = np.bincount(labels)
         counts = counts[counts > 0]
@@ -321,6 +329,7 @@ def _fit_once(
     epochs: int,
     class_weight: dict[int, float] | None,
     checkpoint: Path | None,
+    weights: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, list[float]]]:
     import keras
 
@@ -347,10 +356,17 @@ def _fit_once(
                 str(checkpoint), monitor="val_loss", save_best_only=True
             )
         )
+    train_weights = None if weights is None else weights[idx["train"]]
+    validation = (
+        (windows[idx["val"]], y[idx["val"]])
+        if weights is None
+        else (windows[idx["val"]], y[idx["val"]], weights[idx["val"]])
+    )
     history = model.fit(
         windows[idx["train"]],
         y[idx["train"]],
-        validation_data=(windows[idx["val"]], y[idx["val"]]),
+        sample_weight=train_weights,
+        validation_data=validation,
         epochs=epochs,
         batch_size=hyper.batch_size,
         class_weight=class_weight,
@@ -385,17 +401,52 @@ def load_with_layout(paths: Sequence[str]) -> pd.DataFrame:
     return load_flows(paths, provenance=True).drop(columns=["file"])
 
 
+def load_sources(paths: Sequence[str], benign: Sequence[str] = ()) -> pd.DataFrame:
+    """Flows of ``paths`` and of the all-benign files ``benign``, with ``layout`` and ``source``
+    (the file's folder name) columns; ``benign`` flows are labelled BENIGN."""
+    frames = []
+    for files, all_benign in ((paths, False), (benign, True)):
+        if not files:
+            continue
+        part = load_flows(files, provenance=True)
+        if all_benign:
+            part["label"] = "BENIGN"
+            part["is_attack"] = np.int8(0)
+        part["source"] = [Path(name).parent.name for name in part.pop("file")]
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def source_weights(frame: pd.DataFrame) -> np.ndarray:
+    """Per row: every source weighs the same, and within a source each class present the same;
+    mean 1 over the rows."""
+    weights = np.zeros(len(frame), dtype=np.float32)
+    sources = frame["source"].to_numpy()
+    labels = frame["is_attack"].to_numpy()
+    for source in np.unique(sources):
+        in_source = sources == source
+        present = [c for c in (0, 1) if np.any(in_source & (labels == c))]
+        for label in present:
+            rows = in_source & (labels == label)
+            weights[rows] = 1.0 / (len(present) * rows.sum())
+    return weights * (len(frame) / weights.sum())
+
+
 def window_hosts(frame: pd.DataFrame) -> pd.Series:
-    """Window grouping key: the source host, per layout when the data mixes layouts (a stream
-    carries one extractor's flows, so a window never mixes two extractors)."""
-    if "layout" in frame and frame["layout"].nunique() > 1:
-        return frame["layout"].astype(str) + "|" + frame["src_ip"].astype(str)
+    """Window grouping key: the source host, per source (or layout) when the data mixes them (a
+    stream carries one extractor's flows, so a window never mixes two extractors)."""
+    for group in ("source", "layout"):
+        if group in frame and frame[group].nunique() > 1:
+            return frame[group].astype(str) + "|" + frame["src_ip"].astype(str)
     return frame["src_ip"]
 
 
 def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """Load, de-duplicate, split, fit the transform, build windows."""
-    frame = load_with_layout(config.data)
+    if config.benign or config.balance_sources:
+        frame = load_sources(config.data, config.benign)
+    else:
+        frame = load_with_layout(config.data)
     rows_read = len(frame)
     frame = frame.loc[frame["is_attack"] >= 0].reset_index(drop=True)
     unlabeled = rows_read - len(frame)
@@ -406,7 +457,13 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
         f"{feature_dups} rows repeat another row's features"
     )
     idx = split_indices(frame, config.split, config.seed)
-    transform = FlowTransform(log1p=config.log1p).fit(frame.iloc[idx["train"]])
+    from model.features import FEATURE_SETS
+
+    if config.features not in FEATURE_SETS:
+        raise SchemaError(f"unknown feature set {config.features!r} ({', '.join(FEATURE_SETS)})")
+    transform = FlowTransform(FEATURE_SETS[config.features], log1p=config.log1p).fit(
+        frame.iloc[idx["train"]]
+    )
     transformed = transform.transform_many(frame)
     windows, _ = make_windows(transformed, window_hosts(frame), frame["timestamp"], config.window)
     y = frame["is_attack"].to_numpy(dtype=np.float32)
@@ -425,6 +482,7 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
         "transform": transform,
         "windows": windows,
         "y": y,
+        "weights": source_weights(frame) if config.balance_sources else None,
     }
 
 
@@ -440,7 +498,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
     idx, windows, y, frame = data["idx"], data["windows"], data["y"], data["frame"]
     log(f"split {config.split}: " + ", ".join(f"{k} {len(v)}" for k, v in idx.items()))
     class_weight = None
-    if config.class_weight:
+    if config.class_weight and not config.balance_sources:
         positives = float(y[idx["train"]].mean())
         if 0 < positives < 1:
             class_weight = {0: 0.5 / (1 - positives), 1: 0.5 / positives}
@@ -470,6 +528,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
             config.epochs,
             class_weight,
             Path(scratch) / "best.keras",
+            data["weights"],
         )
     val_scores = model.predict(windows[idx["val"]], batch_size=2048, verbose=0).ravel()
     # Balanced class weights make 0.5 the balanced decision point. Tuning on the validation split
@@ -494,6 +553,14 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
     labels = frame["label"].value_counts().to_dict()
     training = {
         "data": [str(p) for p in config.data],
+        "benign": [str(p) for p in config.benign],
+        "features": config.features,
+        "balance_sources": config.balance_sources,
+        "sources": (
+            {str(k): int(v) for k, v in frame["source"].value_counts().items()}
+            if "source" in frame
+            else None
+        ),
         "rows_read": data["rows_read"],
         "exact_duplicates_dropped": data["dropped"],
         "feature_duplicates": data["feature_dups"],
@@ -521,7 +588,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "window": config.window,
         "threshold": threshold,
-        "feature_names": list(schema.FEATURE_NAMES),
+        "feature_names": list(data["transform"].feature_names),
         "transform_outputs": list(data["transform"].output_names),
         "sha256": {"model.keras": model_sha, "transform.json": transform_sha},
         "keras_version": keras.__version__,

@@ -4,16 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from pathlib import Path
-
-
-def expand_paths(paths: list[str]) -> list[str]:
-    """Files as given; a folder stands for its ``*.csv`` files (sorted)."""
-    out: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        out.extend(str(p) for p in sorted(path.glob("*.csv"))) if path.is_dir() else out.append(raw)
-    return out
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="pick the threshold on the validation split (default 0.5)",
     )
+    parser.add_argument(
+        "--benign", nargs="+", default=[], metavar="PATH",
+        help="flow files or folders whose flows are all benign (e.g. a site's own captures)",
+    )
+    parser.add_argument(
+        "--features", choices=("all", "stable"), default="all",
+        help="all 76 features, or the ones CICFlowMeter versions agree on (docs/robustness.md)",
+    )
+    parser.add_argument(
+        "--balance-sources", action="store_true",
+        help="every source folder weighs the same, and within it benign and attack",
+    )
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -64,10 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from model.train import Hyper, TrainConfig, train
+    from stream_ids.loader import expand_flow_paths
 
     console = Console(stderr=True)
     config = TrainConfig(
-        data=expand_paths(args.data),
+        data=[str(p) for p in expand_flow_paths(args.data)],
         out=args.out,
         window=args.window,
         split=args.split,
@@ -78,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
         log1p=not args.no_log1p,
         protocol_mask_fraction=args.protocol_mask,
         tune_threshold=args.tune_threshold,
+        features=args.features,
+        benign=[str(p) for p in expand_flow_paths(args.benign)] if args.benign else [],
+        balance_sources=args.balance_sources,
         verbose=0 if args.quiet else 2,
         hyper=Hyper(
             learning_rate=args.learning_rate,

@@ -185,3 +185,37 @@ def test_mixed_layouts_split_within_each_layout_and_window_per_layout() -> None:
     assert improved_hosts.str.startswith("corrected-cicflowmeter|").all()
     single = load_with_layout(paths[:1])
     assert window_hosts(single).equals(single["src_ip"])
+
+
+def test_stable_features_benign_files_and_balanced_sources(tmp_path: Path) -> None:
+    """--features stable, --benign and --balance-sources reach the artifacts and the scorer."""
+    from model.features import STABLE_FEATURES
+    from model.train import TrainConfig, load_sources, source_weights, train
+    from stream_ids.scorer import Scorer
+
+    improved = shared_data_dir() / "cicids2017-improved"
+    first, second = tmp_path / "site-a", tmp_path / "capture-b"
+    first.mkdir()
+    second.mkdir()
+    pd.concat([pd.read_csv(improved / "BENIGN.csv").head(150),
+               pd.read_csv(improved / "DDoS.csv").head(150)]).to_csv(first / "a.csv", index=False)
+    # An attack file passed as --benign: its flows count as benign whatever their label says.
+    pd.read_csv(improved / "Portscan.csv").head(60).to_csv(second / "b.csv", index=False)
+    frame = load_sources([str(first / "a.csv")], [str(second / "b.csv")])
+    assert set(frame["source"]) == {"site-a", "capture-b"}
+    assert (frame.loc[frame["source"] == "capture-b", "is_attack"] == 0).all()
+    weights = source_weights(frame)
+    assert weights.mean() == pytest.approx(1.0)
+    by_source = {name: weights[(frame["source"] == name).to_numpy()].sum()
+                 for name in ("site-a", "capture-b")}
+    assert by_source["site-a"] == pytest.approx(by_source["capture-b"])  # 300 rows weigh as 60
+    out = tmp_path / "model"
+    train(TrainConfig(data=[str(first / "a.csv")], benign=[str(second / "b.csv")], out=str(out),
+                      window=2, epochs=1, verbose=0, features="stable", balance_sources=True),
+          log=lambda m: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["feature_names"] == list(STABLE_FEATURES)
+    assert manifest["training"]["sources"] == {"site-a": 300, "capture-b": 60}
+    scorer = Scorer.load(out)
+    assert scorer.transform.feature_names == STABLE_FEATURES
+    assert scorer.score_frame(load_flows(first / "a.csv")).shape == (300,)
