@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from stream_ids.errors import ConfigurationError
     from stream_ids.scorer import Scorer
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # whole lines, for logs and scripts
     if args.from_topic is None and not args.paths:
         raise ConfigurationError("give flow files or folders, or --from-topic [TOPIC] --limit N")
     if args.from_topic is not None and args.paths:
@@ -211,7 +211,6 @@ def run(args: argparse.Namespace) -> int:
         settings = _settings(args.bootstrap)
         require_broker(settings)  # before the model loads: one line when there is no broker
         topic = args.from_topic or settings.topic_flows
-        scorer = Scorer.load(args.model, calibrated=False)
         read = read_topic_flows(settings, topic, args.limit, args.timeout)
         invalid = ", ".join(f"{reason} {n}" for reason, n in read.invalid.most_common())
         console.print(
@@ -223,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
         )
         frame = columns_frame(read.columns)
         sources = [f"kafka:{topic} (earliest offsets, {read.flows_read} flows)"]
+        scorer = Scorer.load(args.model, calibrated=False)
     else:
         from stream_ids.loader import expand_flow_paths, load_flows
 
