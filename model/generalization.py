@@ -542,8 +542,10 @@ def load_sources(
 
 
 def training_files(manifest: Mapping[str, Any], root: Path = REPO_ROOT) -> list[Path]:
-    """The resolved files of a manifest's ``training.data`` (relative paths: from ``root``)."""
-    data = manifest.get("training", {}).get("data", [])
+    """The resolved files of a manifest's ``training.data`` and ``training.benign`` (relative
+    paths: from ``root``)."""
+    training = manifest.get("training", {})
+    data = [*training.get("data", []), *training.get("benign", [])]
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in data]
     return [path.resolve() for path in expand_flow_paths(paths)]
 
@@ -551,9 +553,19 @@ def training_files(manifest: Mapping[str, Any], root: Path = REPO_ROOT) -> list[
 def outside_training(
     frame: pd.DataFrame, shared_dir: Path, train_files: Iterable[Path]
 ) -> pd.DataFrame:
-    """The rows of ``frame`` whose ``source_file`` is not one of ``train_files``."""
-    names = {_relative(path, shared_dir) for path in train_files}
-    keep = ~frame["source_file"].isin(names).to_numpy()
+    """The rows of ``frame`` whose ``source_file`` is not one of ``train_files``.
+
+    A capture's flows trained as ``<capture>.csv`` (``python -m model.captures``) count as the
+    capture's own (``pcap/benign/<capture>``).
+    """
+    files = list(train_files)
+    names = {_relative(path, shared_dir) for path in files}
+    captures = {path.name.removesuffix(".csv") for path in files if ".pcap" in path.name}
+    source = frame["source_file"].astype(str)
+    trained_capture = source.str.rsplit("/", n=1).str[-1].isin(captures) & source.str.startswith(
+        "pcap/"
+    )
+    keep = ~(source.isin(names) | trained_capture).to_numpy()
     return frame.loc[keep].reset_index(drop=True)
 
 
