@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from stream_ids import schema
+from stream_ids.quiet import expected_tracing
 from stream_ids.records import check_rows, row_error
 from stream_ids.scorer import Scorer
 
@@ -51,7 +52,10 @@ def score_frame(scorer: Scorer, frame: pd.DataFrame) -> OfflineScores:
     score = np.full(len(frame), np.nan, dtype=np.float64)
     valid = ~invalid
     if valid.any():
-        score[valid] = scorer.score_frame(frame.loc[valid].reset_index(drop=True))
+        # Whole files in a few large batches of new shapes: tracing is expected here, and the
+        # first prediction's CPU notices are not news (stream_ids.quiet).
+        with expected_tracing():
+            score[valid] = scorer.score_frame(frame.loc[valid].reset_index(drop=True))
     alert = np.zeros(len(frame), dtype=bool)
     alert[valid] = score[valid] >= scorer.threshold
     return OfflineScores(score=score, alert=alert, valid=valid, reason=reason)

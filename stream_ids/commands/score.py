@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         verdicts.to_json(out, orient="records", lines=True)
     counts = verdicts["verdict"].value_counts().to_dict()
-    Console(stderr=True).print(
+    Console(stderr=True, soft_wrap=True).print(
         f"{len(verdicts)} flows -> {out}: {counts.get('alert', 0)} alert, "
         f"{counts.get('benign', 0)} benign, {counts.get('dead_letter', 0)} dead_letter "
         f"(model {verdicts.attrs['model_version']}, threshold "

@@ -62,6 +62,7 @@ RULES = (
     Rule(r"^stream-ids stats$", "eventually", expect=r"cumulative"),
     Rule(r"^stream-ids dashboard( --from-beginning)?$", "service", expect=r"dashboard on "),
     Rule(r"^stream-ids evaluate ", "run", expect=r"accuracy"),
+    Rule(r"^stream-ids score ", "run", expect=r"5651 flows -> verdicts\.csv"),
     Rule(r"^stream-ids relay --(follow|watch) ", "service", expect=r"relaying "),
     # into a pipe the live table is printed once, when stopped: let it read, then stop it
     Rule(r"^stream-ids alerts --follow", "service", expect=r"last \d+ of \d+", wait_s=5.0),
