@@ -78,8 +78,15 @@ def _require_java17() -> str:
 
 
 def cluster_id() -> str:
-    """A KRaft cluster id: a random UUID as 22 URL-safe base64 characters (as `random-uuid`)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A KRaft cluster id: a random UUID as 22 URL-safe base64 characters (as `random-uuid`).
+
+    Never one that starts with ``-``: ``kafka-storage format -t -x...`` reads it as an option
+    and fails (1 id in 64; Kafka's own ``Uuid.randomUuid`` draws again for the same reason).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not text.startswith("-"):
+            return text
 
 
 def metadata_reachable(bootstrap: str, timeout_s: float = 2.0, **client_config: str) -> bool:
