@@ -168,6 +168,31 @@ class WorkerMetrics:
         )
         for gauge in (self.false_alarm_rate, self.precision, self.recall):
             gauge.set(math.nan)
+        # bounded host state (stream_ids.host_expiry, docs/reliability.md)
+        self.hosts_in_state = Gauge(
+            f"{PREFIX}_hosts_in_state", "Source hosts whose window this worker keeps.", registry=r
+        )
+        self.hosts_expired = Counter(
+            f"{PREFIX}_hosts_expired",
+            "Hosts dropped from state after the host TTL of flow time without a flow.",
+            registry=r,
+        )
+        self.hosts_evicted = Counter(
+            f"{PREFIX}_hosts_evicted",
+            "Least recently seen hosts dropped from state beyond STREAM_IDS_MAX_HOSTS.",
+            registry=r,
+        )
+        self.restore_seconds = Gauge(
+            f"{PREFIX}_state_restore_seconds",
+            "Seconds from the last partition assignment to the first batch scored after it "
+            "(the changelog restore included).",
+            registry=r,
+        )
+        self.restored_hosts = Gauge(
+            f"{PREFIX}_state_restored_hosts",
+            "Hosts in state when the first batch after the last partition assignment was scored.",
+            registry=r,
+        )
 
     def count_consumed(self, n: int = 1) -> None:
         self.flows_consumed.inc(n)
@@ -192,6 +217,18 @@ class WorkerMetrics:
         )
         values = values[np.isfinite(values)]
         self.latency_seconds.observe_many(np.maximum(values, 0.0))
+
+    def set_host_state(self, hosts: int, expired: int = 0, evicted: int = 0) -> None:
+        """Hosts in state now, and how many were just expired (TTL) or evicted (budget)."""
+        self.hosts_in_state.set(hosts)
+        if expired:
+            self.hosts_expired.inc(expired)
+        if evicted:
+            self.hosts_evicted.inc(evicted)
+
+    def set_restore(self, seconds: float, hosts: int) -> None:
+        self.restore_seconds.set(seconds)
+        self.restored_hosts.set(hosts)
 
     def count_dead_letter(self, reason: str, n: int = 1) -> None:
         self.dead_letters.labels(reason=reason).inc(n)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from stream_ids.calibration import Calibration, applicable
 from stream_ids.errors import ArtifactError
-from stream_ids.sequences import make_windows, window_from_history
+from stream_ids.sequences import DEFAULT_HOST_TTL_S, make_windows, window_from_history
 from stream_ids.transform import FlowTransform
 
 MODEL_FILE = "model.keras"
@@ -236,8 +236,16 @@ class Scorer:
         """The (T, F) window of a new transformed flow given its host's earlier ones."""
         return window_from_history(history, current, self.window)
 
-    def score_frame(self, frame: pd.DataFrame, chunk_rows: int = 200_000) -> np.ndarray:
-        """Canonical flows -> float32 (n,) scores, windows built per source host (offline)."""
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        chunk_rows: int = 200_000,
+        host_ttl_s: float | None = DEFAULT_HOST_TTL_S,
+    ) -> np.ndarray:
+        """Canonical flows -> float32 (n,) scores, windows built per source host (offline).
+
+        ``host_ttl_s``: a host's window never reaches back over a longer gap of flow time,
+        as in the worker (``STREAM_IDS_HOST_TTL_S``; None: no TTL)."""
         if len(frame) == 0:
             return np.zeros(0, dtype=np.float32)
         transformed = self.transform.transform_many(frame)
@@ -246,20 +254,30 @@ class Scorer:
             hosts = pd.Series([None] * len(frame))
         stamps = frame.get("timestamp")
         if self.window == 1 or len(frame) <= chunk_rows:
-            windows, _ = make_windows(transformed, hosts, stamps, self.window)
+            windows, _ = make_windows(transformed, hosts, stamps, self.window, host_ttl_s)
             return self.score_windows(windows)
         # Large frames: build windows host-ordered, a chunk at a time, with T-1 rows of overlap.
         from stream_ids.sequences import host_codes, window_order
 
         order = window_order(hosts, stamps)
         codes = host_codes(hosts)[order]
+        ordered_stamps = (
+            None
+            if stamps is None
+            else np.asarray(pd.to_numeric(stamps, errors="coerce"), np.float64)[order]
+        )
         scores = np.empty(len(frame), dtype=np.float32)
         overlap = self.window - 1
         for start in range(0, len(frame), chunk_rows):
             lo = max(0, start - overlap)
             rows = order[lo : start + chunk_rows]
+            # rows are in window order already: stable sorting by these times keeps it
             windows, _ = make_windows(
-                transformed[rows], codes[lo : start + chunk_rows], None, self.window
+                transformed[rows],
+                codes[lo : start + chunk_rows],
+                None if ordered_stamps is None else ordered_stamps[lo : start + chunk_rows],
+                self.window,
+                host_ttl_s,
             )
             scores[rows[start - lo :]] = self.score_windows(windows[start - lo :])
         return scores

@@ -14,6 +14,11 @@ Convention (shared by training, offline scoring and the streaming worker):
 * A flow without a host (missing ``src_ip``, e.g. the 79-column layout) is its own host: its
   window is padding plus itself.
 * ``T = 1`` is the per-flow model.
+* With a host TTL (``ttl``; the worker's ``STREAM_IDS_HOST_TTL_S``, default
+  :data:`DEFAULT_HOST_TTL_S`), a gap of more than ``ttl`` seconds of flow time between two
+  consecutive flows of a host ends its window: the later flow starts afresh, as a new host. The
+  worker drops an idle host's state by the same rule (docs/reliability.md), so streaming scores
+  still equal offline ones. Training windows use no TTL.
 
 The streaming worker keeps, per host, the last ``T - 1`` transformed flows in arrival order and
 calls :func:`window_from_history`; replaying flows in timestamp order gives the same windows as
@@ -27,6 +32,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+# Seconds of flow time a host may stay silent and keep its window (docs/reliability.md: a
+# window that reaches back further is meaningless for the model, and an idle host's state is
+# dropped after this long).
+DEFAULT_HOST_TTL_S = 600.0
 
 
 def host_codes(hosts: Any) -> np.ndarray:
@@ -51,9 +61,16 @@ def window_order(hosts: Any, timestamps: Any) -> np.ndarray:
 
 
 def make_windows(
-    transformed: np.ndarray, hosts: Any, timestamps: Any, window: int
+    transformed: np.ndarray,
+    hosts: Any,
+    timestamps: Any,
+    window: int,
+    ttl: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(n, F) flows -> windows float32 (n, T, F) and mask bool (n, T), in input order."""
+    """(n, F) flows -> windows float32 (n, T, F) and mask bool (n, T), in input order.
+
+    With ``ttl``, a host's window starts after its last gap of more than ``ttl`` seconds
+    between consecutive flows (timestamps needed; a missing one never makes a gap)."""
     if window < 1:
         raise ValueError("window must be >= 1")
     values = np.asarray(transformed, dtype=np.float32)
@@ -69,6 +86,11 @@ def make_windows(
     order = window_order(hosts, timestamps)
     sorted_codes = host_codes(hosts)[order]
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+    if ttl is not None and timestamps is not None:
+        stamps = np.asarray(pd.to_numeric(pd.Series(timestamps), errors="coerce"), np.float64)
+        with np.errstate(invalid="ignore"):
+            gaps = np.flatnonzero(np.diff(stamps[order]) > ttl) + 1
+        starts = np.union1d(starts, gaps)
     group_start = np.zeros(n, dtype=np.int64)
     group_start[starts] = starts
     group_start = np.maximum.accumulate(group_start)

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     # snappy: aiokafka's lz4 is level 9 (LZ4-HC), 5.7x the CPU of snappy on verdict batches and
     # 20x on host states (bench/compression.py, docs/performance.md section 8).
     compression: Literal["snappy", "lz4", "zstd", "gzip", "none"] = "snappy"
+    # Bounded per-host state (docs/reliability.md "Bounded host state"). A host silent for
+    # this many seconds of flow time is dropped (a changelog tombstone); its next flow starts a
+    # fresh window, as offline scoring does (stream_ids.sequences.make_windows).
+    # 600 s: stream_ids.sequences.DEFAULT_HOST_TTL_S, offline scoring's default (a literal
+    # here: settings stay free of numpy/pandas imports; a unit test keeps the two equal).
+    host_ttl_s: float = Field(default=600.0, gt=0)
+    # At most this many hosts in a worker's state; beyond it the least recently seen go first.
+    # ~0.4-1.7 kB a host (docs/operations.md): 200k hosts are ~80-340 MB.
+    max_hosts: int = Field(default=200_000, ge=1)
 
     def confluent_config(self) -> dict[str, Any]:
         """The security part of a confluent-kafka client configuration."""

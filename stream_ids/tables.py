@@ -21,10 +21,19 @@ uninterrupted run. For that the state keeps, besides the ``T - 1`` rows a window
 row at or after the partition's committed offset (at most :data:`MAX_KEPT` rows; when the
 committed offset is unknown, :data:`RESERVE` extra rows).
 
+Each row also keeps its flow's **flow time** (the flow's own ``timestamp``): a window never
+reaches back over a gap of more than the host TTL (``STREAM_IDS_HOST_TTL_S``) between two
+consecutive flows of its host: a host that comes back after that long starts a fresh window,
+as a new host does (:func:`stream_ids.sequences.make_windows` applies the same rule offline).
+The times make that rule a function of the host's flows alone, so expiring an idle host's
+state (:mod:`stream_ids.host_expiry`) changes no score, and redelivered flows see the gaps
+they saw the first time.
+
 Encoding (raw bytes, exact float32, no JSON round-off): ``tag`` (names the model that made the
 rows: state of another model, or an older encoding, is not reused and the host starts afresh),
-``b"h2"``, little-endian int32 partition and uint32 count, int64 positions, float32 rows
-``(count, W)`` C-ordered, oldest first.
+``b"h3"``, little-endian int32 partition and uint32 count, int64 positions, float64 flow times,
+float32 rows ``(count, W)`` C-ordered, oldest first. ``b"h2"`` states (no times; written
+before the TTL) are still read, their times unknown (NaN: no gap is ever found in them).
 
 :func:`build_batch_windows` is the pure logic (no Faust): within one batch several flows of one
 host see each other in arrival order, after the history from the table.
@@ -53,7 +62,8 @@ RESERVE = 64
 # message limit). A host with more flows than this between two commits is rebuilt from what is
 # kept if those flows are redelivered (its next windows can then be shorter than T).
 MAX_KEPT = 1024
-_FORMAT = b"h2"
+_FORMAT = b"h3"
+_FORMAT_V2 = b"h2"  # without flow times
 _HEADER = struct.Struct("<iI")
 
 
@@ -68,15 +78,27 @@ def source_positions(offset: int, indices: Sequence[int]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class HostHistory:
-    """A host's recent flows: rows ``(k, W)`` float32 oldest first, their source positions."""
+    """A host's recent flows: rows ``(k, W)`` float32 oldest first, their source positions,
+    the ``flows`` partition, their flow times (float64 epoch seconds; None: unknown)."""
 
     rows: np.ndarray
     positions: np.ndarray
     partition: int = -1
+    times: np.ndarray | None = None
 
     @classmethod
     def empty(cls, width: int) -> HostHistory:
         return cls(np.zeros((0, width), dtype=np.float32), np.zeros(0, dtype=np.int64))
+
+    def flow_times(self) -> np.ndarray:
+        """The rows' flow times, NaN where unknown."""
+        if self.times is None:
+            return np.full(len(self.rows), np.nan)
+        return np.asarray(self.times, dtype=np.float64)
+
+    def newest_time(self) -> float:
+        """The newest row's flow time (NaN: none or unknown)."""
+        return float(self.times[-1]) if self.times is not None and len(self.times) else np.nan
 
     @classmethod
     def of(cls, rows: np.ndarray) -> HostHistory:
@@ -91,23 +113,55 @@ class HostHistory:
 def encode_history(history: HostHistory, tag: bytes = b"") -> bytes:
     rows = np.ascontiguousarray(history.rows, dtype=np.float32)
     positions = np.ascontiguousarray(history.positions, dtype="<i8")
+    times = np.ascontiguousarray(history.flow_times(), dtype="<f8")
     header = _HEADER.pack(int(history.partition), len(rows))
-    return b"".join((tag, _FORMAT, header, positions.tobytes(), rows.tobytes()))
+    return b"".join((tag, _FORMAT, header, positions.tobytes(), times.tobytes(), rows.tobytes()))
 
 
 def decode_history(raw: bytes | None, width: int, tag: bytes = b"") -> HostHistory:
     """The stored history, or an empty one for missing, foreign or malformed state."""
-    prefix = tag + _FORMAT
+    prefix, timed = tag + _FORMAT, True
+    if raw and not raw.startswith(prefix) and raw.startswith(tag + _FORMAT_V2):
+        prefix, timed = tag + _FORMAT_V2, False
     if not raw or not raw.startswith(prefix) or len(raw) < len(prefix) + _HEADER.size:
         return HostHistory.empty(width)
     partition, count = _HEADER.unpack_from(raw, len(prefix))
     start = len(prefix) + _HEADER.size
-    if len(raw) - start != count * (8 + 4 * width):
+    per_row = (16 if timed else 8) + 4 * width
+    if len(raw) - start != count * per_row:
         # another model's width (or a damaged value): start the host afresh
         return HostHistory.empty(width)
     positions = np.frombuffer(raw, dtype="<i8", count=count, offset=start).astype(np.int64)
-    rows = np.frombuffer(raw, dtype=np.float32, offset=start + 8 * count).reshape(count, width)
-    return HostHistory(rows, positions, partition)
+    start += 8 * count
+    times = None
+    if timed:
+        times = np.frombuffer(raw, dtype="<f8", count=count, offset=start).astype(np.float64)
+        start += 8 * count
+    rows = np.frombuffer(raw, dtype=np.float32, offset=start).reshape(count, width)
+    return HostHistory(rows, positions, partition, times)
+
+
+def state_summary(raw: bytes | None, tag: bytes = b"") -> tuple[int, float, int] | None:
+    """(partition, newest flow time, newest source position) of a stored state, reading its
+    header and last entries only (no rows): what expiry needs to index a restored host. None
+    for a missing, foreign or empty state; the time is NaN in an ``h2`` state."""
+    if not raw:
+        return None
+    timed = raw.startswith(tag + _FORMAT)
+    if not timed and not raw.startswith(tag + _FORMAT_V2):
+        return None
+    start = len(tag) + len(_FORMAT)
+    if len(raw) < start + _HEADER.size:
+        return None
+    partition, count = _HEADER.unpack_from(raw, start)
+    start += _HEADER.size
+    if count == 0 or len(raw) < start + count * (16 if timed else 8):
+        return None
+    (position,) = struct.unpack_from("<q", raw, start + 8 * (count - 1))
+    newest = np.nan
+    if timed:
+        (newest,) = struct.unpack_from("<d", raw, start + 8 * count + 8 * (count - 1))
+    return int(partition), float(newest), int(position)
 
 
 class BatchWindows(NamedTuple):
@@ -125,14 +179,18 @@ def build_batch_windows(
     positions: Sequence[int] | np.ndarray | None = None,
     partitions: Sequence[int] | np.ndarray | None = None,
     committed: Mapping[int, int] | None = None,
+    times: Sequence[float] | np.ndarray | None = None,
+    ttl: float | None = None,
 ) -> BatchWindows:
     """Windows for a batch of flows in arrival order.
 
     ``transformed`` is (n, W); ``hosts[i]`` the key of flow *i*; ``histories`` each host's
     stored state; ``positions``/``partitions`` where each flow came from (None: unknown, no
     redelivery handling); ``committed`` each partition's committed offset (the next offset
-    Kafka would deliver after a restart), which bounds the rows kept. The hostless key never
-    keeps history.
+    Kafka would deliver after a restart), which bounds the rows kept; ``times`` each flow's
+    flow time (None: unknown) and ``ttl`` the host TTL: a window starts after the last gap of
+    more than ``ttl`` seconds between consecutive flows of its host (None: no TTL). The
+    hostless key never keeps history.
     """
     transformed = np.asarray(transformed, dtype=np.float32)
     n, features = transformed.shape
@@ -141,6 +199,8 @@ def build_batch_windows(
     need = window - 1
     where = np.full(n, -1, dtype=np.int64) if positions is None else np.asarray(positions)
     parts = np.full(n, -1, dtype=np.int64) if partitions is None else np.asarray(partitions)
+    stamps = np.full(n, np.nan) if times is None else np.asarray(times, dtype=np.float64)
+    time_pieces: list[np.ndarray] = []  # the flow times along the sequence (gaps: TTL)
     groups: dict[bytes, list[int]] = {}
     for index, host in enumerate(hosts):
         groups.setdefault(host, []).append(index)
@@ -158,6 +218,7 @@ def build_batch_windows(
         if host == HOSTLESS_KEY or need == 0:
             # each flow alone: padding plus itself
             pieces.append(rows)
+            time_pieces.append(np.full(len(indices), np.nan))
             at[indices] = begins[indices] = np.arange(size, size + len(indices))
             size += len(indices)
             continue
@@ -172,15 +233,22 @@ def build_batch_windows(
             # Redelivery: this flow and everything after it in the state is coming again.
             cut = int(np.searchsorted(history.positions, first, side="left"))
             redelivered += len(history) - cut
-            history = HostHistory(history.rows[:cut], history.positions[:cut], partition)
-        context = history.rows[len(history) - need :] if len(history) > need else history.rows
+            history = HostHistory(
+                history.rows[:cut], history.positions[:cut], partition, history.flow_times()[:cut]
+            )
+        context_from = max(0, len(history) - need)
+        context = history.rows[context_from:]
+        history_times = history.flow_times()
         pieces.append(context)
         pieces.append(rows)
+        time_pieces.append(history_times[context_from:])
+        time_pieces.append(stamps[indices])
         begins[indices] = size
         at[indices] = np.arange(size + len(context), size + len(context) + len(indices))
         size += len(context) + len(indices)
         all_rows = np.concatenate([history.rows, rows]) if len(history) else rows
         all_positions = np.concatenate([history.positions, where[indices].astype(np.int64)])
+        all_times = np.concatenate([history_times, stamps[indices]])
         if committed is not None and partition in committed:
             boundary = source_position(committed[partition])
             uncommitted = len(all_positions) - int(np.searchsorted(all_positions, boundary))
@@ -192,18 +260,49 @@ def build_batch_windows(
             np.ascontiguousarray(all_rows[len(all_rows) - keep :]),
             np.ascontiguousarray(all_positions[len(all_positions) - keep :]),
             partition,
+            np.ascontiguousarray(all_times[len(all_times) - keep :]),
         )
     if n == 0:
         return BatchWindows(
             np.zeros((0, window, features), np.float32), np.zeros(0, np.int32), updated, 0
         )
     sequence = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    if ttl is not None:
+        # a gap of more than ttl inside a host's segment starts its window afresh there
+        begins = np.maximum(begins, session_starts(np.concatenate(time_pieces), ttl)[at])
     steps = at[:, None] + np.arange(1 - window, 1, dtype=np.int64)[None, :]  # (n, T)
     valid = steps >= begins[:, None]
     windows = sequence[np.where(valid, steps, 0)]
     windows[~valid] = 0.0
     lengths = valid.sum(axis=1).astype(np.int32)
     return BatchWindows(windows, lengths, updated, redelivered)
+
+
+def session_starts(times: np.ndarray, ttl: float) -> np.ndarray:
+    """For each entry of a time sequence, the index where its run without a gap of more than
+    ``ttl`` seconds began (NaN times never make a gap). Entries of different hosts are kept
+    apart by the caller (``begins``): the result is only ever used as a lower bound."""
+    n = len(times)
+    gap = np.zeros(n, dtype=bool)
+    if n > 1:
+        with np.errstate(invalid="ignore"):
+            gap[1:] = np.diff(times) > ttl
+    return np.maximum.accumulate(np.where(gap, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+
+
+# The changelog is compacted (Faust's default for a table: ``cleanup.policy=compact``); these
+# make compaction actually run while the worker lives, so a restart reads about one record per
+# live host, not every state ever written: Kafka only compacts closed segments (the default
+# segment.ms is 7 days), and tombstones of expired hosts (docs/reliability.md) go after
+# ``delete.retention.ms``. Applied when the topic is created; an existing changelog keeps its
+# settings (docs/operations.md: kafka-configs --alter).
+CHANGELOG_CONFIG = {
+    "segment.ms": "60000",
+    "segment.bytes": str(64 << 20),
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": "60000",
+    "min.compaction.lag.ms": "0",
+}
 
 
 def host_window_table(app: Any, name: str = "host-windows", partitions: int | None = None) -> Any:
@@ -215,5 +314,6 @@ def host_window_table(app: Any, name: str = "host-windows", partitions: int | No
         value_type=bytes,
         partitions=partitions,
         use_partitioner=True,
+        extra_topic_configs=CHANGELOG_CONFIG,
         help="last T-1 flow encodings (or transformed flows) per source host",
     )

@@ -98,6 +98,8 @@ def build_worker(
         ack_filled=ack_filled,
         ack_offsets=ack_offsets,
         lookup_committed=lookup_committed,
+        host_ttl_s=settings.host_ttl_s,
+        max_hosts=settings.max_hosts,
     )
 
     def reset_offset_guard(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -105,6 +107,7 @@ def build_worker(
         # new start offsets are asked for now, before the first batch arrives (asking from the
         # first batch held it ~1 s: the latency tail of a fresh worker, docs/performance.md)
         recovery_watch.start()  # runs from the first assignment on, recoveries included
+        batch_scorer.reset_hosts()  # host state indexed again (restored hosts) at next batch
         guard = batch_scorer.guard
         if guard is not None:
             guard.reset()

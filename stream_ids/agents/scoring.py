@@ -47,6 +47,7 @@ import pandas as pd
 
 from stream_ids.agents.continuity import OffsetGuard
 from stream_ids.errors import InvalidRecordError
+from stream_ids.host_expiry import HostIndex
 from stream_ids.records import (
     FlowColumns,
     check_rows,
@@ -63,7 +64,9 @@ from stream_ids.tables import (
     build_batch_windows,
     decode_history,
     encode_history,
+    source_position,
     source_positions,
+    state_summary,
 )
 from stream_ids.topics import Topics
 
@@ -103,6 +106,7 @@ class Parsed(NamedTuple):
     transformed: np.ndarray  # (n, model inputs) float32: the feature transform, already applied
     positions: np.ndarray  # (n,) int64 source positions (tables.source_position), -1 unknown
     partitions: np.ndarray  # (n,) int64 ``flows`` partitions, -1 unknown
+    times: np.ndarray  # (n,) float64 flow times (the flows' timestamps)
 
 
 class Running(NamedTuple):
@@ -141,6 +145,8 @@ class BatchScorer:
         ack_filled: Callable[[list[Any]], None] | None = None,
         ack_offsets: Callable[[int, int, int], None] | None = None,
         lookup_committed: Callable[[set[int]], Awaitable[dict[int, int]]] | None = None,
+        host_ttl_s: float | None = None,
+        max_hosts: int | None = None,
     ) -> None:
         self.model = model
         if split and getattr(model, "split", None) is None and hasattr(model, "enable_split"):
@@ -196,6 +202,16 @@ class BatchScorer:
         self.tail: Tail | None = None
         self.tail_task: asyncio.Future[None] | None = None
         self.tail_error: BaseException | None = None
+        # bounded host state (stream_ids.host_expiry): TTL of flow time (None: none, windows
+        # span any gap), host budget (None: unbounded)
+        self.host_ttl_s = host_ttl_s
+        self.max_hosts = max_hosts
+        self.hosts = HostIndex()
+        self.partitions_seen: set[int] = set()  # since the last assignment: ours to expire
+        self.hosts_expired = 0
+        self.hosts_evicted = 0
+        self.assigned_at: float | None = time.monotonic()  # until the first batch is written
+        self.restore: tuple[float, int] | None = None  # (seconds, hosts) at the last one
 
     # -- validation ----------------------------------------------------------------------------
     def split(self, events: list[Any]) -> tuple[Parsed, list[tuple[bytes | None, dict[str, Any]]]]:
@@ -264,6 +280,7 @@ class BatchScorer:
             self.transform_rows(flows),
             where,
             np.asarray(partitions, np.int64),
+            np.asarray(flows.timestamp, dtype=np.float64),
         )
         return parsed, rejected
 
@@ -318,6 +335,8 @@ class BatchScorer:
             positions=parsed.positions,
             partitions=parsed.partitions,
             committed=committed,
+            times=parsed.times,
+            ttl=self.host_ttl_s,
         )
         if self.split_scoring:
             scores = self.model.score_encoded(batch.windows, batch.lengths)
@@ -571,9 +590,77 @@ class BatchScorer:
         chunk it made lz4 compression of the changelog 22% of the event loop (py-spy).
         Written before the batch's events are released for acking, as before.
         """
+        if self.assigned_at is not None:
+            self.index_restored_hosts()
+        touch = self.hosts.touch
         for key, history in self.pending_state.items():
             self.table[key] = encode_history(history, self.state_tag)
+            touch(key, history.partition, history.newest_time(), int(history.positions[-1]))
         self.pending_state.clear()
+        self.bound_state()
+
+    def index_restored_hosts(self) -> None:
+        """After a (re)assignment: index the hosts the table holds (restored from the
+        changelog), once, at the first batch boundary; records how long the restore took."""
+        started, self.assigned_at = self.assigned_at, None
+        self.hosts.clear()
+        data = getattr(self.table, "data", self.table)
+        for key, raw in list(data.items()):
+            summary = state_summary(raw, self.state_tag)
+            if summary is not None:
+                self.hosts.touch(key, *summary)
+        seconds = time.monotonic() - started if started is not None else 0.0
+        self.restore = (seconds, len(self.hosts))
+        log.info(
+            "%d hosts in state at the first batch, %.1f s after the assignment",
+            len(self.hosts),
+            seconds,
+        )
+        if self.metrics is not None:
+            self.metrics.set_restore(seconds, len(self.hosts))
+
+    def reset_hosts(self) -> None:
+        """Partitions were (re)assigned: the index is rebuilt at the next batch boundary."""
+        self.assigned_at = time.monotonic()
+        self.partitions_seen.clear()
+
+    def bound_state(self) -> None:
+        """At a batch boundary: expire idle hosts (a sweep when due) and keep the budget.
+
+        Only hosts of partitions this worker scored since its last assignment are dropped;
+        each drop deletes the table key, which writes a changelog tombstone.
+        """
+        expired: list[bytes] = []
+        evicted: list[bytes] = []
+        if self.host_ttl_s is not None and self.hosts.sweep_due(self.host_ttl_s):
+            offsets = self.committed_offsets() if self.committed_offsets is not None else {}
+            committed = {
+                partition: source_position(offset)
+                for partition, offset in offsets.items()
+                if partition in self.partitions_seen
+            }
+            expired = self.hosts.expired(self.host_ttl_s, committed)
+            self.drop_hosts(expired)
+        if self.max_hosts is not None and len(self.hosts) > self.max_hosts:
+            evicted = self.hosts.over_budget(self.max_hosts, self.partitions_seen)
+            self.drop_hosts(evicted)
+        self.hosts_expired += len(expired)
+        self.hosts_evicted += len(evicted)
+        if expired or evicted:
+            log.info(
+                "host state: %d idle hosts expired, %d least recently seen evicted; %d kept",
+                len(expired),
+                len(evicted),
+                len(self.hosts),
+            )
+        if self.metrics is not None:
+            self.metrics.set_host_state(len(self.hosts), len(expired), len(evicted))
+
+    def drop_hosts(self, hosts: list[bytes]) -> None:
+        for key in hosts:
+            if key in self.table:
+                del self.table[key]  # a changelog tombstone: a restore skips the host
+        self.hosts.forget(hosts)
 
     async def validate(self, events: list[Any]) -> Parsed:
         parsed, rejected = self.split(events)
@@ -643,6 +730,9 @@ class BatchScorer:
         future, parsed, sequence = running
         scores, lengths, updated, redelivered, seconds = await future
         self.pending_state.update(updated)
+        if self.host_ttl_s is not None and len(parsed.partitions):
+            self.hosts.advance(parsed.partitions, parsed.times)
+        self.partitions_seen.update(np.unique(parsed.partitions).tolist())
         with self.unmerged_lock:
             # States of collected chunks are in pending_state (then the table), where the
             # chunks handed over from now on find them; they can go once every chunk handed

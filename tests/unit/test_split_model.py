@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from stream_ids.datasets import improved_csvs
 from stream_ids.loader import load_flows
-from stream_ids.sequences import make_windows
+from stream_ids.sequences import DEFAULT_HOST_TTL_S, make_windows
 from stream_ids.tables import HostHistory, build_batch_windows, decode_history, encode_history
 
 
@@ -49,8 +49,10 @@ def test_split_equals_whole_model_on_real_windows(scorer, real) -> None:
 
 
 def test_streamed_encoding_state_equals_offline_scores(scorer, real) -> None:
-    """Batches through the encoding table (bytes round trip) give the offline per-host scores."""
-    offline = scorer.score_frame(real)
+    """Batches through the encoding table (bytes round trip) give the offline per-host scores,
+    with the host TTL (gaps of flow time end a window) applied alike on both sides."""
+    offline = scorer.score_frame(real)  # the default host TTL
+    times = real["timestamp"].to_numpy(dtype=np.float64)
     transformed = scorer.transform.transform_many(real)
     keys = [str(host).encode() for host in real["src_ip"]]
     state: dict[bytes, bytes] = {}
@@ -64,7 +66,12 @@ def test_streamed_encoding_state_equals_offline_scores(scorer, real) -> None:
         }
         encodings = scorer.encode(transformed[start : start + 512])
         windows, lengths, updated, _ = build_batch_windows(
-            encodings, batch_keys, histories, scorer.window
+            encodings,
+            batch_keys,
+            histories,
+            scorer.window,
+            times=times[start : start + 512],
+            ttl=DEFAULT_HOST_TTL_S,
         )
         scores.append(scorer.score_encoded(windows, lengths))
         state.update(
@@ -160,9 +167,7 @@ def test_queued_chunk_reads_the_state_of_the_chunk_before_it(
     topics = fake_topics()
     table: dict[bytes, bytes] = {}
     acked: list[object] = []
-    scorer = Ordered(
-        FakeModel(), table, topics, RollingStats("w"), ack_filled=acked.extend
-    )
+    scorer = Ordered(FakeModel(), table, topics, RollingStats("w"), ack_filled=acked.extend)
     scorer.chunk_flows = 1  # one event per chunk, each needing the state of the one before
     good = [flow(f"q{i}", src_ip="10.0.0.1", duration=10.0 * (i + 1)) for i in range(12)]
     events = [event(*reversed(message(obj)), offset=i) for i, obj in enumerate(good)]
