@@ -82,6 +82,16 @@ def _row(flow_id: str) -> int:
     return int(flow_id.rsplit("-", 1)[1])
 
 
+def _host_positions(frame) -> np.ndarray:
+    """Each flow's position in its host's run of flows (1 = first): a run ends at a gap of
+    flow time longer than the host TTL (the frame is in timestamp order)."""
+    from stream_ids.sequences import DEFAULT_HOST_TTL_S
+
+    gap = frame.groupby("src_ip", sort=False)["timestamp"].diff() > DEFAULT_HOST_TTL_S
+    run = gap.groupby(frame["src_ip"], sort=False).cumsum()
+    return frame.groupby([frame["src_ip"], run], sort=False).cumcount().to_numpy() + 1
+
+
 def test_a_every_flow_gets_exactly_one_verdict(one_worker_run):
     ids = Counter(v["flow_id"] for v in one_worker_run["verdicts"])
     assert len(ids) == N_FLOWS
@@ -96,8 +106,9 @@ def test_b_stream_scores_equal_offline_scores(one_worker_run, shared_frame, scor
     verdicts = sorted(one_worker_run["verdicts"], key=lambda v: _row(v["flow_id"]))
     got = np.array([v["score"] for v in verdicts], dtype=np.float64)
     assert np.abs(got - expected).max() <= 1e-5
-    # the window lengths are the per-host positions (capped at T)
-    position = shared_frame.groupby("src_ip", sort=False).cumcount().to_numpy() + 1
+    # the window lengths are the per-host positions (capped at T; a host silent longer than
+    # the host TTL starts again at 1)
+    position = _host_positions(shared_frame)
     lengths = np.array([v["window_length"] for v in verdicts])
     assert np.array_equal(lengths, np.minimum(position, scorer.window))
     assert all(v["model_version"] == scorer.model_version for v in verdicts[:10])
@@ -150,7 +161,7 @@ def test_c_two_workers_share_partitions_and_keep_per_host_history(
     workers = {r["worker"] for r in stats if r["window"] == "cumulative" and r["flows"] > 0}
     assert workers == {"c1", "c2"}, workers
     verdicts.sort(key=lambda v: _row(v["flow_id"]))
-    position = frame.groupby("src_ip", sort=False).cumcount().to_numpy() + 1
+    position = _host_positions(frame)
     assert np.array_equal([v["window_length"] for v in verdicts],
                           np.minimum(position, scorer.window))
     expected = scorer.score_frame(frame)
