@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -56,6 +55,7 @@ from rich.progress import Progress
 from stream_ids import schema
 from stream_ids.errors import ConfigurationError, SchemaError, StreamIdsError
 from stream_ids.loader import _read_header, detect_layout, expand_flow_paths, load_flows
+from stream_ids.scorer import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = REPO_ROOT / "runs" / "generalization" / "flows"
@@ -278,20 +278,13 @@ def drift_table(
 
 
 # -- flow extraction from captures -----------------------------------------------------------------
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _is_pcapng(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(4) == b"\n\r\r\n"
 
 
-def _run_extractor(extractor_python: Path, pcap: Path, output: Path) -> subprocess.CompletedProcess:
+def run_extractor(extractor_python: Path, pcap: Path, output: Path) -> subprocess.CompletedProcess:
+    """The Python ``cicflowmeter`` (its own venv's python) on ``pcap``, CSV to ``output``."""
     return subprocess.run(  # noqa: S603 - fixed argv: our venv's python, our runner, two paths
         [str(extractor_python), str(EXTRACTOR_RUNNER), str(pcap), str(output)],
         capture_output=True,
@@ -338,7 +331,7 @@ def extract_flows(
     A pcapng capture the extractor refuses is converted to pcap with scapy and run again.
     Raises :class:`SchemaError` when the extractor is missing or fails.
     """
-    digest = sha256_of(pcap)
+    digest = sha256_file(pcap)
     cache_dir.mkdir(parents=True, exist_ok=True)
     output = cache_dir / f"{digest}.csv"
     sidecar = cache_dir / f"{digest}.json"
@@ -361,13 +354,13 @@ def extract_flows(
     partial = output.with_suffix(".partial.csv")
     partial.unlink(missing_ok=True)
     started = time.perf_counter()
-    result = _run_extractor(extractor_python, pcap, partial)
+    result = run_extractor(extractor_python, pcap, partial)
     converted = False
     if result.returncode != 0 and _is_pcapng(pcap):
         classic = cache_dir / f"{digest}.pcap"
         _pcapng_to_pcap(extractor_python, pcap, classic)
         partial.unlink(missing_ok=True)
-        result = _run_extractor(extractor_python, classic, partial)
+        result = run_extractor(extractor_python, classic, partial)
         classic.unlink(missing_ok=True)
         converted = True
     seconds = time.perf_counter() - started

@@ -17,7 +17,6 @@ in deployment) and each example goes to the split of its last flow.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -39,6 +38,7 @@ from stream_ids.loader import (
     load_flows,
 )
 from stream_ids.metrics import binary_metrics
+from stream_ids.scorer import sha256_file
 from stream_ids.sequences import make_windows
 from stream_ids.transform import PROTOCOL_SLOTS, FlowTransform
 
@@ -154,14 +154,6 @@ def choose_threshold(y: np.ndarray, scores: np.ndarray, default: float = 0.5) ->
 
 
 # -- artifacts ---------------------------------------------------------------------------------
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _plots(
     out: Path, history: dict[str, list[float]], y: np.ndarray, scores: np.ndarray, threshold: float
 ) -> list[str]:

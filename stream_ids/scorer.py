@@ -53,7 +53,8 @@ def shipped_model_dir() -> Path:
     return Path(model.__file__).resolve().parent / "shipped"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks (the manifest's hashes, capture cache keys)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -83,7 +84,7 @@ def verify_artifacts(model_dir: Path, manifest: dict[str, Any]) -> None:
             raise ArtifactError(f"{path}: missing")
         if expected is None:
             raise ArtifactError(f"{model_dir / MANIFEST_FILE}: no sha256 recorded for {name}")
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != expected:
             raise ArtifactError(
                 f"{path}: sha256 {actual[:16]}... does not match the manifest "

@@ -5,7 +5,6 @@ one dead letter with a reason."""
 from __future__ import annotations
 
 import csv
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from streaming_harness import Stream
 
+from model.generalization import run_extractor
 from producers.relay import relay
 from stream_ids.datasets import shared_data_dir
 
@@ -32,18 +32,7 @@ def capture_csv(tmp_path: Path) -> Path:
     if not pcap.is_file():
         pytest.skip(f"{pcap} not in the shared data folder")
     output = tmp_path / "flows.csv"
-    extractor = subprocess.run(
-        [
-            str(EXTRACTOR_PYTHON),
-            str(Path(__file__).with_name("cicflowmeter_runner.py")),
-            str(pcap),
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    extractor = run_extractor(EXTRACTOR_PYTHON, pcap, output)
     assert extractor.returncode == 0, extractor.stderr[-2000:]
     return output
 

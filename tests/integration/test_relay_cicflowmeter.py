@@ -4,7 +4,6 @@ while ``relay --follow`` publishes its CSV to Kafka as it grows."""
 from __future__ import annotations
 
 import csv
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from kafka_helpers import consume_all
 
+from model.generalization import run_extractor
 from producers.relay import RelayResult, relay
 from stream_ids.datasets import shared_data_dir
 from stream_ids.records import parse_flow_message
@@ -57,18 +57,7 @@ def test_relay_follows_cicflowmeter_output_while_it_is_written(
         )
     )
     relay_thread.start()
-    extractor = subprocess.run(
-        [
-            str(extractor_python),
-            str(Path(__file__).with_name("cicflowmeter_runner.py")),
-            str(pcap),
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    extractor = run_extractor(extractor_python, pcap, output)
     assert extractor.returncode == 0, extractor.stderr[-2000:]
     final_size = output.stat().st_size
     relay_thread.join(timeout=120)

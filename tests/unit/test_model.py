@@ -112,12 +112,12 @@ def test_metrics_null_without_both_classes() -> None:
 
 
 def test_shipped_model_loads_and_hashes_match() -> None:
-    from stream_ids.scorer import Scorer, _sha256, shipped_model_dir
+    from stream_ids.scorer import Scorer, sha256_file, shipped_model_dir
 
     directory = shipped_model_dir()
     manifest = json.loads((directory / "manifest.json").read_text())
     for name in ("model.keras", "transform.json"):
-        assert _sha256(directory / name) == manifest["sha256"][name]
+        assert sha256_file(directory / name) == manifest["sha256"][name]
     scorer = Scorer.load()
     assert scorer.window == manifest["window"] and scorer.threshold == manifest["threshold"]
     frame = load_flows(shared_data_dir() / "cicids2017-original/Friday-Afternoon-DDoS.sample.csv")
