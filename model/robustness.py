@@ -38,6 +38,7 @@ from rich.progress import Progress
 
 from model.features import FEATURES, STABLE_FEATURES, UNSTABLE_GROUPS
 from model.generalization import REPO_ROOT, _git_commit, load_sources
+from model.train import source_weights
 from stream_ids.datasets import shared_data_dir
 
 console = Console(stderr=True)
@@ -142,20 +143,6 @@ def probe_inputs(frame: pd.DataFrame, choice: Choice) -> np.ndarray:
     return np.sign(values) * np.log1p(np.abs(values))
 
 
-def balanced_weights(frame: pd.DataFrame) -> np.ndarray:
-    """Each source weighs the same in all; within a source, benign and attack weigh the same."""
-    weights = np.zeros(len(frame))
-    sources = frame["source"].to_numpy()
-    labels = frame["is_attack"].to_numpy()
-    for source in np.unique(sources):
-        in_source = sources == source
-        classes = [c for c in (0, 1) if np.any(in_source & (labels == c))]
-        for label in classes:
-            rows = in_source & (labels == label)
-            weights[rows] = 1.0 / (len(classes) * rows.sum())
-    return weights / weights.sum() * len(frame)
-
-
 @dataclass
 class Splits:
     train: pd.DataFrame
@@ -222,7 +209,7 @@ def run_choice(choice: Choice, splits: Splits, seed: int, jobs: int) -> dict[str
         n_estimators=100, min_samples_leaf=2, n_jobs=jobs, random_state=seed
     )
     forest.fit(probe_inputs(train, choice), train["is_attack"].to_numpy(),
-               sample_weight=balanced_weights(train))
+               sample_weight=source_weights(train))
     results = {}
     for name, frame in splits.tests.items():
         scores = forest.predict_proba(probe_inputs(frame, choice))[:, 1]
@@ -326,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.out.write_text(render(report))
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(report, args.out.parent / "img" / "robustness.png")
+    images = args.out.parent / "img"
+    images.mkdir(parents=True, exist_ok=True)
+    plot(report, images / "robustness.png")
     console.print(f"wrote {args.out} in {report['seconds']:.0f} s")
     return 0
 
