@@ -2,7 +2,7 @@
 
 The groups below are the features CICFlowMeter versions are known to write differently
 (CICFlowMeter's and the corrected datasets' issue trackers; issue #16): dropping them all moved
-a probe's recall at 1% false alarms on a held-out capture from 31% to 68% (docs/robustness.md,
+a probe's recall at 1% false alarms on a held-out capture from 32% to 61% (docs/robustness.md,
 ``python -m model.robustness``).
 """
 

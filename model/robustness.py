@@ -17,7 +17,9 @@ it was not trained:
 
 The probe is a random forest on signed-log1p features (100 trees, seeded): all choices in about
 a minute on 2 cores, where one CNN-LSTM training takes ten. It ranks feature choices; the
-CNN-LSTM trained on the chosen set is measured by ``model.generalization``. Writes
+CNN-LSTM trained on the chosen set is measured by ``model.generalization``. One seed: the
+probe's rows move by several points with small changes (the "all groups" row gave 68% and 61%
+under two float precisions of the same weights), so only large differences mean something. Writes
 ``docs/robustness.md``, ``docs/robustness.json`` and ``docs/img/robustness.png``.
 """
 
