@@ -809,6 +809,10 @@ class Stats(faust.Record, serializer="json"):
     calibrated: bool = False
     calibration_site: str | None = None
     target_alert_rate: float | None = None
+    # bounded host state (#18): hosts this worker keeps, and dropped since it started
+    hosts_in_state: int | None = None
+    hosts_expired: int = 0
+    hosts_evicted: int = 0
 
 
 class DeadLetter(faust.Record, serializer="json"):

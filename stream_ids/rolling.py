@@ -118,6 +118,16 @@ class RollingStats:
         self.threshold: float | None = None
         self.calibration_site: str | None = None
         self.target_alert_rate: float | None = None
+        # bounded host state (#18): hosts kept now, and expired / evicted since start
+        self.hosts_in_state: int | None = None
+        self.hosts_expired = 0
+        self.hosts_evicted = 0
+
+    def set_host_state(self, hosts: int, expired: int = 0, evicted: int = 0) -> None:
+        """Hosts whose window this worker keeps now, and how many were just dropped."""
+        self.hosts_in_state = int(hosts)
+        self.hosts_expired += int(expired)
+        self.hosts_evicted += int(evicted)
 
     def set_threshold(self, threshold: float, calibration: Calibration | None = None) -> None:
         """The threshold the verdicts are judged with from now on, and its calibration."""
@@ -178,8 +188,11 @@ class RollingStats:
             self.cumulative.record(self.worker, "cumulative", self.started_at, now, now)
         )
         threshold = self.threshold_fields()
+        hosts = {"hosts_in_state": self.hosts_in_state, "hosts_expired": self.hosts_expired,
+                 "hosts_evicted": self.hosts_evicted}
         for record in records:
             record.update(threshold)
+            record.update(hosts)
         horizon = min(now - SLIDING_S, current) - 1
         while self._buckets and self._buckets[0][0] < horizon:
             self._buckets.popleft()

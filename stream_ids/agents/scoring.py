@@ -655,6 +655,7 @@ class BatchScorer:
             )
         if self.metrics is not None:
             self.metrics.set_host_state(len(self.hosts), len(expired), len(evicted))
+        self.stats.set_host_state(len(self.hosts), len(expired), len(evicted))
 
     def drop_hosts(self, hosts: list[bytes]) -> None:
         for key in hosts:

@@ -30,6 +30,18 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _host_state(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hosts kept in state by the reporting workers, and expired / evicted since they started
+    (``hosts_in_state`` is ``None`` when no worker reports it: workers older than #18)."""
+    kept = [int(r["hosts_in_state"]) for r in records
+            if isinstance(r.get("hosts_in_state"), int | float)]
+    return {
+        "hosts_in_state": sum(kept) if kept else None,
+        "hosts_expired": sum(int(r.get("hosts_expired") or 0) for r in records),
+        "hosts_evicted": sum(int(r.get("hosts_evicted") or 0) for r in records),
+    }
+
+
 def _threshold_in_force(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The alert threshold the reporting workers judge with, and their site calibration.
 
@@ -171,6 +183,7 @@ class DashboardState:
             "recall": _ratio(tp, tp + fn) if labelled else None,
             "alert_rate": _ratio(alerts, flows),
             **_threshold_in_force(records),
+            **_host_state(records),
         }
 
     def snapshot(self) -> dict[str, Any]:

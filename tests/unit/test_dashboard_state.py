@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -95,6 +96,34 @@ def test_threshold_in_force_calibration_and_alert_rate_against_target() -> None:
     assert rates["calibrated"] is False and rates["calibration_sites"] == ["lab-a"]
     page = (Path(dashboard_static.__file__).parent / "static" / "index.html").read_text()
     assert 'id="alert-rate"' in page and 'id="threshold"' in page and 'id="calibration"' in page
+
+
+def test_host_state_of_the_workers_and_the_records_that_carry_it() -> None:
+    from stream_ids.records import Stats
+    from stream_ids.rolling import RollingStats
+
+    rolling = RollingStats("w1", started_at=NOW - 100)
+    rolling.set_host_state(500, expired=40)
+    rolling.set_host_state(480, expired=25, evicted=3)
+    records = rolling.snapshot(now=NOW)
+    assert {(r["hosts_in_state"], r["hosts_expired"], r["hosts_evicted"]) for r in records} == {
+        (480, 65, 3)
+    }
+    assert Stats.loads(json.dumps(records[-1]).encode(), serializer="json").hosts_expired == 65
+    state = DashboardState(clock=lambda: NOW)
+    assert state.snapshot()["rates"]["cumulative"]["hosts_in_state"] is None  # nobody reports
+    state.add_stats({**_stats("w1", "cumulative", 1, 0, 1, 0), "hosts_in_state": 480,
+                     "hosts_expired": 65, "hosts_evicted": 3})
+    state.add_stats({**_stats("w2", "cumulative", 1, 0, 1, 0), "hosts_in_state": 20,
+                     "hosts_expired": 5, "hosts_evicted": 0})
+    state.add_stats(_stats("old", "cumulative", 1, 0, 1, 0))  # a worker from before #18
+    cumulative = state.snapshot()["rates"]["cumulative"]
+    assert cumulative["hosts_in_state"] == 500
+    assert (cumulative["hosts_expired"], cumulative["hosts_evicted"]) == (70, 3)
+    page = (Path(dashboard_static.__file__).parent / "static" / "index.html").read_text()
+    assert 'id="hosts-in-state"' in page
+    ids = re.findall(r'id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "element ids of the page must be unique"
 
 
 def test_http_endpoints_serve_page_assets_and_state() -> None:

@@ -104,6 +104,11 @@
       : sites.length ? "partly calibrated: " + sites.join(", ")
       : thresholds.length ? "model's own (not calibrated)" : "");
     $("threshold").title = thresholds.length > 1 ? "workers disagree: " + thresholds.join(", ") : "";
+    // bounded host state: hosts kept, and idle hosts expired / hosts evicted over the budget
+    setText("hosts-in-state", cum.hosts_in_state === null || cum.hosts_in_state === undefined ? "–"
+      : cum.hosts_in_state.toLocaleString());
+    setText("hosts-dropped", cum.workers ? (cum.hosts_expired || 0).toLocaleString() + " expired, "
+      + (cum.hosts_evicted || 0).toLocaleString() + " evicted" : "");
     drawChart(s.series);
 
     fillTable($("alerts").tBodies[0], s.latest_alerts.map((a) => [
