@@ -235,19 +235,21 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def report_preamble(title: str, command: str, doc: str | None,
+                    report: dict[str, Any]) -> tuple[str, list[str]]:
+    """(stamp, first lines) of an experiment's markdown page: the title, the one command that
+    made every number, and the module docstring's description (its third paragraph on)."""
+    stamp = f"`{command}`, {report['created']} (git `{report['git']}`, {report['seconds']:.0f} s)"
+    description = (doc or "").split("\n\n", 2)[2].split("Writes")[0].strip()
+    return stamp, [f"# {title}", "", f"Every number on this page comes from one command, {stamp}:",
+                   "", "```", command, "```", "", description, ""]
+
+
 def render(report: dict[str, Any]) -> str:
-    stamp = f"`{COMMAND}`, {report['created']} (git `{report['git']}`, {report['seconds']:.0f} s)"
-    lines = [
-        "# Which features survive a change of extractor",
-        "",
-        f"Every number on this page comes from one command, {stamp}:",
-        "",
-        "```",
-        COMMAND,
-        "```",
-        "",
-        (__doc__ or "").split("\n\n", 2)[2].split("Writes")[0].strip(),
-        "",
+    stamp, lines = report_preamble(
+        "Which features survive a change of extractor", COMMAND, __doc__, report
+    )
+    lines += [
         "Training rows: " + ", ".join(f"{name} {count:,}" for name, count
                                       in report["train_sources"].items())
         + f" ({report['train_rows']:,} in all, every source weighing the same).",

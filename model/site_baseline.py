@@ -34,7 +34,7 @@ from rich.console import Console
 
 from model.baselines import _autoencoder
 from model.generalization import REPO_ROOT, _git_commit, load_sources
-from model.robustness import alternate_halves
+from model.robustness import alternate_halves, report_preamble
 from stream_ids.calibration import fit_threshold
 from stream_ids.datasets import embedded_sample, shared_data_dir
 from stream_ids.loader import load_flows
@@ -141,18 +141,11 @@ def _percent(value: float | None) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    stamp = f"`{COMMAND}`, {report['created']} (git `{report['git']}`, {report['seconds']:.0f} s)"
-    lines = [
-        "# A site's own benign baseline against a calibrated threshold alone",
-        "",
-        f"Every number on this page comes from one command, {stamp}:",
-        "",
-        "```",
-        COMMAND,
-        "```",
-        "",
-        (__doc__ or "").split("\n\n", 2)[2].split("Writes")[0].strip(),
-        "",
+    stamp, lines = report_preamble(
+        "A site's own benign baseline against a calibrated threshold alone", COMMAND, __doc__,
+        report,
+    )
+    lines += [
         "| site | fit / tested benign flows | threshold | false alarms: model's own 0.5 | "
         "threshold alone | threshold + autoencoder | site's attacks: recall 0.5 / alone / "
         "+ autoencoder | CICIDS2017 attacks: recall alone / + autoencoder |",
