@@ -79,6 +79,11 @@ class TrainConfig:
     # Weigh every source (a file's folder) the same, and within it benign and attack the same,
     # instead of one class weight over all rows: no capture dominates.
     balance_sources: bool = False
+    # Extractor augmentation: each flow also as these extractors would have written it
+    # (model.extractors.AUGMENTATIONS), in both classes, so that no extractor's look is learned
+    # as a class. The copies join the train and validation splits of their originals; the test
+    # split stays the original rows.
+    augment_extractors: list[str] = field(default_factory=list)
     verbose: int = 2
     hyper: Hyper = field(default_factory=Hyper)
     command: str = ""
@@ -424,6 +429,33 @@ def source_weights(frame: pd.DataFrame) -> np.ndarray:
     return weights * (len(frame) / weights.sum())
 
 
+def augment_extractors(
+    frame: pd.DataFrame, idx: dict[str, np.ndarray], extractors: Sequence[str]
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``frame`` plus, per extractor, every row as that extractor writes it (layout and source
+    renamed, so windows never mix extractors); copies join their originals' train and
+    validation splits, the test split keeps the originals only."""
+    from model.extractors import AUGMENTATIONS
+
+    unknown = [name for name in extractors if name not in AUGMENTATIONS]
+    if unknown:
+        raise SchemaError(f"unknown extractor augmentation {unknown} ({', '.join(AUGMENTATIONS)})")
+    parts, n = [frame], len(frame)
+    out = {name: [rows] for name, rows in idx.items()}
+    for number, extractor in enumerate(extractors, start=1):
+        copy = AUGMENTATIONS[extractor](frame)
+        copy["layout"] = extractor
+        if "source" in copy:
+            copy["source"] = copy["source"].astype(str) + "@" + extractor
+        parts.append(copy)
+        for name in ("train", "val"):
+            out[name].append(idx[name] + number * n)
+    return (
+        pd.concat(parts, ignore_index=True),
+        {name: np.concatenate(rows) for name, rows in out.items()},
+    )
+
+
 def window_hosts(frame: pd.DataFrame) -> pd.Series:
     """Window grouping key: the source host, per source (or layout) when the data mixes them (a
     stream carries one extractor's flows, so a window never mixes two extractors)."""
@@ -449,6 +481,9 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
         f"{feature_dups} rows repeat another row's features"
     )
     idx = split_indices(frame, config.split, config.seed)
+    if config.augment_extractors:
+        frame, idx = augment_extractors(frame, idx, config.augment_extractors)
+        log(f"extractor augmentation ({', '.join(config.augment_extractors)}): {len(frame)} rows")
     from model.features import FEATURE_SETS
 
     if config.features not in FEATURE_SETS:
@@ -548,6 +583,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
         "benign": [str(p) for p in config.benign],
         "features": config.features,
         "balance_sources": config.balance_sources,
+        "augment_extractors": list(config.augment_extractors),
         "sources": (
             {str(k): int(v) for k, v in frame["source"].value_counts().items()}
             if "source" in frame

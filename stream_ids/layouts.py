@@ -16,8 +16,11 @@ decision must not rest on a similarity score).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from stream_ids import schema
 from stream_ids.errors import SchemaError
@@ -216,6 +219,41 @@ def nearest_layout(columns: Sequence[str]) -> tuple[str, float]:
 # Durations, inter-arrival and active/idle times: Java CICFlowMeter writes microseconds, the
 # Python package seconds. Canonical values are microseconds (what the model was trained on).
 _TIME_SCALE = {PYTHON_CICFLOWMETER: 1e6}
+
+
+# Active and idle periods lie within their flow, but CICFlowMeter-4 (CIC-Darknet2020's files)
+# wrote idle statistics as absolute times (microseconds since the epoch, ~1.4e15), which the
+# worker refuses as out of range. A group whose mean, max or min exceeds the flow's duration by
+# more than PERIOD_SLACK (the original CICIDS2017 CSVs round periods to 3 significant digits,
+# so a single idle period reads up to 0.5% longer than its flow) is read as 0 (no period
+# measured), as the Python cicflowmeter writes it. Applied after the time scale.
+PERIOD_GROUPS = tuple(
+    tuple(f"{group}_{statistic}" for statistic in ("mean", "max", "min", "std"))
+    for group in ("active", "idle")
+)
+PERIOD_SLACK = 1.01
+
+
+def repair_periods(features: MutableMapping[str, Any]) -> int:
+    """Zero, in place, the active/idle groups that cannot be periods of their flow.
+
+    ``features``: canonical name -> a column (array) or one value; returns how many flows had
+    a group zeroed. One rule for every reader: the loader (whole columns), the relay (a row).
+    """
+    duration = np.asarray(features["flow_duration"], dtype=np.float64)
+    repaired = np.zeros(duration.shape, dtype=bool)
+    for group in PERIOD_GROUPS:
+        beyond = np.zeros(duration.shape, dtype=bool)
+        for name in group[:3]:
+            beyond |= np.asarray(features[name], dtype=np.float64) > duration * PERIOD_SLACK
+        if not beyond.any():
+            continue
+        repaired |= beyond
+        for name in group:
+            value = np.where(beyond, 0.0, features[name])
+            dtype = np.asarray(features[name]).dtype
+            features[name] = value.astype(dtype) if value.ndim else float(value)
+    return int(repaired.sum())
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ import pandas as pd
 
 from stream_ids import schema
 from stream_ids.errors import SchemaError
-from stream_ids.layouts import HeaderPlan, plan_header
+from stream_ids.layouts import HeaderPlan, plan_header, repair_periods
 
 PathArg = str | PathLike[str]
 
@@ -260,6 +260,7 @@ def _finish_chunk(chunk: pd.DataFrame, plan: HeaderPlan, dtype: type) -> pd.Data
         if scale != 1.0 and name in _TIME_FEATURES:
             values = values * scale
         out[name] = values.astype(dtype, copy=False)
+    repair_periods(out)
     return pd.DataFrame({name: out[name] for name in OUTPUT_COLUMNS}, index=chunk.index)
 
 

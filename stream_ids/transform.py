@@ -15,7 +15,9 @@ Per flow the output is ``float32`` of length ``len(feature_names) + 4``:
      only), then clipped to [0, 1] so unseen extremes at serve time stay in range; a constant
      feature maps to 0.
 2. protocol one-hot over ``("tcp", "udp", "other", "unknown")``: 6 -> tcp, 17 -> udp, any other
-   number -> other, missing (None/NaN, e.g. the 79-column MachineLearningCVE layout) -> unknown.
+   IP protocol number (0-255) -> other, missing (None/NaN, e.g. the 79-column MachineLearningCVE
+   layout) or not an IP protocol number -> unknown (the Python ``cicflowmeter`` writes the
+   EtherType, 2048 = 0x0800, for flows of Linux cooked captures: the transport is unknown).
    Because exactly one slot is 1, a transformed flow is never all zeros: the all-zero vector is
    reserved for window padding (see :mod:`stream_ids.sequences`).
 """
@@ -53,7 +55,8 @@ def protocol_one_hot(protocol: np.ndarray) -> np.ndarray:
     """(n,) protocol numbers (NaN for missing) -> (n, 4) float32 one-hot over PROTOCOL_SLOTS."""
     protocol = np.asarray(protocol, dtype=np.float64)
     out = np.zeros((len(protocol), len(PROTOCOL_SLOTS)), dtype=np.float32)
-    unknown = np.isnan(protocol)
+    # NaN compares False, so NaN lands in unknown too
+    unknown = ~((protocol >= 0) & (protocol <= 255) & (protocol == np.round(protocol)))
     tcp = protocol == 6
     udp = protocol == 17
     out[tcp, 0] = 1.0

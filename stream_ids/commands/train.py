@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--balance-sources", action="store_true",
         help="every source folder weighs the same, and within it benign and attack",
     )
+    parser.add_argument(
+        "--augment-extractor", nargs="+", default=[], metavar="LAYOUT",
+        choices=("python-cicflowmeter",),
+        help="also train on every flow as this extractor writes it (model/extractors.py)",
+    )
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         features=args.features,
         benign=[str(p) for p in expand_flow_paths(args.benign)] if args.benign else [],
         balance_sources=args.balance_sources,
+        augment_extractors=list(args.augment_extractor),
         verbose=0 if args.quiet else 2,
         hyper=Hyper(
             learning_rate=args.learning_rate,

@@ -332,3 +332,25 @@ def test_folders_and_gzip_files_load(tmp_path: Path, reference: pd.DataFrame) ->
 )
 def test_label_classes(label: str | None, expected: int) -> None:
     assert schema.label_class(label) == expected
+
+
+def test_absolute_idle_times_read_as_no_period() -> None:
+    """CICFlowMeter-4 (CIC-Darknet2020) wrote idle statistics as absolute times; the loader
+    reads a group longer than its flow as 0, and keeps rounded periods of the original files."""
+    from stream_ids.datasets import shared_data_dir
+    from stream_ids.layouts import repair_periods
+    from stream_ids.loader import load_flows
+
+    darknet = load_flows([shared_data_dir() / "other-datasets" / "cic-darknet2020"])
+    assert (darknet["idle_max"] <= darknet["flow_duration"] * 1.01).all()
+    # rows 4+ of the head carry ~1.44e15 in the file: now 0, with their flow's other values
+    assert darknet["idle_max"].max() < 1.3e8
+    row = {"flow_duration": 10_453_138.0, "active_mean": 696.0, "active_max": 696.0,
+           "active_min": 696.0, "active_std": 0.0, "idle_mean": 10_500_000.0,
+           "idle_max": 10_500_000.0, "idle_min": 10_500_000.0, "idle_std": 0.0}
+    kept = dict(row)
+    assert repair_periods(kept) == 0 and kept == row  # CICIDS2017's 3-digit rounding
+    absolute = dict(row, idle_mean=1.4377e15, idle_max=1.4377e15, idle_std=3.1e6)
+    assert repair_periods(absolute) == 1
+    assert absolute["idle_mean"] == absolute["idle_std"] == 0.0
+    assert absolute["active_mean"] == 696.0

@@ -1,0 +1,99 @@
+"""What the Python ``cicflowmeter`` would have written for a Java CICFlowMeter flow.
+
+Extractor augmentation (issue #16): training rows copied as another extractor writes them, in
+both classes, so that a model cannot learn "this extractor's look means benign" (the shortcut
+docs/model-v2.md measured when only benign traffic came through the Python package) and instead
+learns to ignore the differences. The differences below are read from the Python package's
+source (``cicflowmeter`` 0.5.0: ``features/packet_length.py``, ``features/flow_bytes.py``,
+``flow.py``) against the Java CICFlowMeter's definitions:
+
+* packet lengths are whole frames (``len(packet)``: Ethernet + IP + transport headers +
+  payload) where Java counts transport payload bytes;
+* header lengths are IP header bytes (``ihl * 4`` per packet) where Java counts transport
+  header bytes; the minimum forward segment size likewise (20 for IPv4);
+* the four subflow features repeat the totals (one subflow per flow);
+* active and idle times are always 0, and the minimum flow and forward inter-arrival times are
+  always 0 (the first packet's zero gap is counted).
+
+Rates follow from the lengths (bytes per second scale with the bytes). The transport header
+of a Java row is its mean header bytes per packet (``fwd_header_length / total_fwd_packets``),
+8 for UDP. Pure and vectorised: frame in, new frame out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from stream_ids.layouts import PYTHON_CICFLOWMETER
+
+ETHERNET_HEADER = 14.0
+IPV4_HEADER = 20.0
+UDP_HEADER = 8.0
+TCP_HEADER = 20.0  # fallback where a row has no forward packet to average over
+
+
+def _transport_header(frame: pd.DataFrame) -> pd.Series:
+    """Mean transport header bytes per packet of each Java row (UDP 8; other protocols 0)."""
+    packets = frame["total_fwd_packets"] + frame["total_bwd_packets"]
+    headers = frame["fwd_header_length"] + frame["bwd_header_length"]
+    tcp = (headers / packets.where(packets > 0)).clip(TCP_HEADER, 60.0).fillna(TCP_HEADER)
+    protocol = frame["protocol"]
+    return pd.Series(
+        np.select([protocol == 6, protocol == 17], [tcp, UDP_HEADER], 0.0), index=frame.index
+    )
+
+
+def as_python_cicflowmeter(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (canonical Java CICFlowMeter flows) as the Python ``cicflowmeter`` writes them."""
+    out = frame.copy()
+    forward, backward = frame["total_fwd_packets"], frame["total_bwd_packets"]
+    packets = forward + backward
+    transport = _transport_header(frame)
+    overhead = ETHERNET_HEADER + IPV4_HEADER + transport  # per packet, frame minus payload
+    for direction, count in (("fwd", forward), ("bwd", backward)):
+        present = count > 0
+        for statistic in ("max", "min", "mean"):
+            name = f"{direction}_packet_length_{statistic}"
+            out[name] = (frame[name] + overhead).where(present, 0.0)
+        out[f"{direction}_segment_size_avg"] = out[f"{direction}_packet_length_mean"]
+        out[f"total_length_{direction}_packets"] = (
+            frame[f"total_length_{direction}_packets"] + count * overhead
+        )
+        out[f"{direction}_header_length"] = count * IPV4_HEADER
+    old_bytes = frame["total_length_fwd_packets"] + frame["total_length_bwd_packets"]
+    new_bytes = out["total_length_fwd_packets"] + out["total_length_bwd_packets"]
+    out["packet_length_max"] = np.maximum(
+        out["fwd_packet_length_max"], out["bwd_packet_length_max"]
+    )
+    out["packet_length_min"] = np.minimum(
+        out["fwd_packet_length_min"].where(forward > 0, np.inf),
+        out["bwd_packet_length_min"].where(backward > 0, np.inf),
+    ).replace(np.inf, 0.0)
+    out["packet_length_mean"] = (new_bytes / packets.where(packets > 0)).fillna(0.0)
+    out["average_packet_size"] = out["packet_length_mean"]
+    # Bytes per second scale with the bytes; a zero-byte Java flow gets the frames' bytes over
+    # the same duration (Infinity stays Infinity: the transform owns that rule).
+    duration_s = frame["flow_duration"] / 1e6
+    scaled = frame["flow_bytes_per_s"] * (new_bytes / old_bytes.where(old_bytes > 0))
+    out["flow_bytes_per_s"] = scaled.fillna(new_bytes / duration_s.where(duration_s > 0)).fillna(
+        frame["flow_bytes_per_s"]
+    )
+    out["fwd_seg_size_min"] = pd.Series(IPV4_HEADER, index=frame.index).where(forward > 0, 0.0)
+    out["subflow_fwd_packets"] = forward
+    out["subflow_bwd_packets"] = backward
+    out["subflow_fwd_bytes"] = out["total_length_fwd_packets"]
+    out["subflow_bwd_bytes"] = out["total_length_bwd_packets"]
+    for name in ("active_mean", "active_std", "active_max", "active_min",
+                 "idle_mean", "idle_std", "idle_max", "idle_min",
+                 "flow_iat_min", "fwd_iat_min"):
+        out[name] = 0.0
+    return out
+
+
+# Extractor name (a layout of stream_ids.layouts) -> how its flows differ from Java CICFlowMeter's.
+AUGMENTATIONS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    PYTHON_CICFLOWMETER: as_python_cicflowmeter,
+}
