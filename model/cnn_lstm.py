@@ -11,17 +11,16 @@ a worker can cache each flow's encoding per host and run only the LSTM head per 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import keras
 from keras import layers
 
+from stream_ids.quiet import ignore_mask_warning
+
 ENCODER_NAME = "flow_encoder"
 
-# TimeDistributed hands the padding mask to the encoder, whose Reshape drops it (by design: the
-# encoder is per flow; the mask is applied again by TimeDistributed's output to the LSTM).
-warnings.filterwarnings("ignore", message=r"Layer 'as_signal' .* does not support masking")
+ignore_mask_warning()  # the per-flow encoder's Reshape drops the padding mask by design
 
 
 def make_flow_encoder(
@@ -69,7 +68,3 @@ def make_model(
     )
     return model
 
-
-def flow_encoder(model: keras.Model) -> keras.Model:
-    """The named per-flow encoder sub-model of a CNN-LSTM."""
-    return model.get_layer("per_flow").layer

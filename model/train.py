@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stream_ids import artifacts
 from stream_ids.errors import SchemaError
 from stream_ids.loader import (
     count_feature_duplicates,
@@ -38,7 +39,6 @@ from stream_ids.loader import (
     load_flows,
 )
 from stream_ids.metrics import binary_metrics
-from stream_ids.scorer import sha256_file
 from stream_ids.sequences import make_windows
 from stream_ids.transform import PROTOCOL_SLOTS, FlowTransform
 
@@ -573,10 +573,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
             )
             for name in np.unique(layouts)
         }
-    model_path = out / "model.keras"
+    model_path = out / artifacts.MODEL_FILE
     model.save(model_path)
-    transform_sha = data["transform"].to_json(out / "transform.json")
-    model_sha = sha256_file(model_path)
+    transform_sha = data["transform"].to_json(out / artifacts.TRANSFORM_FILE)
+    model_sha = artifacts.sha256_file(model_path)
     labels = frame["label"].value_counts().to_dict()
     training = {
         "data": [str(p) for p in config.data],
@@ -618,16 +618,16 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
         "threshold": threshold,
         "feature_names": list(data["transform"].feature_names),
         "transform_outputs": list(data["transform"].output_names),
-        "sha256": {"model.keras": model_sha, "transform.json": transform_sha},
+        "sha256": {artifacts.MODEL_FILE: model_sha, artifacts.TRANSFORM_FILE: transform_sha},
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
         "training": training,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    artifacts.write_manifest(out, manifest)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plots = _plots(out, history, y[idx["test"]], test_scores, threshold)
     manifest["plots"] = [f"plots/{p}" for p in plots]
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    artifacts.write_manifest(out, manifest)
     (out / "MODEL_CARD.md").write_text(model_card(manifest, metrics))
     log(f"wrote {out} in {time.time() - started:.0f} s")
     return metrics

@@ -23,14 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from stream_ids.errors import InvalidRecordError, SchemaError
 from stream_ids.layouts import plan_header
-from stream_ids.records import SCHEMA_FLOW, dead_letter
 from stream_ids.schema import FEATURE_NAMES, TIME_FEATURES, canonical_name
 from stream_ids.settings import Settings
+from stream_ids.wire import (
+    HOSTLESS,
+    dead_letter,
+    encode_dead_letter,
+    encode_flow,
+    encode_number,
+    flow_object,
+)
 
 _SPECIAL = {"nan": math.nan, "infinity": math.inf, "inf": math.inf, "-infinity": -math.inf,
             "-inf": -math.inf, "": math.nan}
@@ -93,23 +99,20 @@ class HeaderMap:
             value = _number(row[position])
             if name in self._time_features:
                 value *= self.time_scale
-            features[name] = value if math.isfinite(value) else (
-                None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-            )
+            features[name] = encode_number(value)
         stamp = self._get(row, "timestamp")
-        return {
-            "schema": SCHEMA_FLOW,
-            "flow_id": flow_id,
-            "src_ip": self._get(row, "src_ip") or "unknown",
-            "src_port": optional_int("src_port"),
-            "dst_ip": self._get(row, "dst_ip"),
-            "dst_port": optional_int("dst_port"),
-            "protocol": optional_int("protocol"),
-            "timestamp": parse_timestamp(stamp) if stamp else now,
-            "produced_at": now,
-            "label": self._get(row, "label"),
-            "features": features,
-        }
+        return flow_object(
+            flow_id=flow_id,
+            src_ip=self._get(row, "src_ip") or HOSTLESS,
+            src_port=optional_int("src_port"),
+            dst_ip=self._get(row, "dst_ip"),
+            dst_port=optional_int("dst_port"),
+            protocol=optional_int("protocol"),
+            timestamp=parse_timestamp(stamp) if stamp else now,
+            produced_at=now,
+            label=self._get(row, "label"),
+            features=features,
+        )
 
 
 def _split_csv_line(line: str) -> list[str]:
@@ -271,12 +274,12 @@ def relay(
                             InvalidRecordError("unparsable_row", f"{follower.path}: {error}"),
                             ",".join(row).encode(), None, str(follower.path), None, None,
                         )
-                        producer.produce(settings.topic_dead_letter, value=orjson.dumps(record),
-                                         on_delivery=on_delivery)
+                        producer.produce(settings.topic_dead_letter,
+                                         value=encode_dead_letter(record), on_delivery=on_delivery)
                         result.dead_lettered += 1
                         continue
-                    producer.produce(topic, key=flow["src_ip"].encode(),
-                                     value=orjson.dumps(flow), on_delivery=on_delivery)
+                    key, value = encode_flow(flow)
+                    producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
                     result.produced += 1
                     count += 1
                     if result.produced % 5000 == 0:

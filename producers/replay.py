@@ -21,26 +21,20 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
+from stream_ids import wire
+from stream_ids.kafka_admin import ensure_topic
 from stream_ids.kafka_probe import librdkafka_logger
-from stream_ids.records import (
-    BINARY_FEATURES,
-    SCHEMA_COLUMNS,
-    SCHEMA_FLOW,
-    binary_block,
-    encode_number,
-)
 from stream_ids.schema import FEATURE_NAMES
 from stream_ids.settings import Settings
-from stream_ids.tables import HOSTLESS
+from stream_ids.wire import HOSTLESS
 
 PathArg = str | PathLike[str]
 # Micro-batches (host_batch > 1): every open group is sent after this many flows or seconds.
@@ -68,34 +62,6 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     )
     config.update(overrides)
     return config
-
-
-def ensure_topic(settings: Settings, topic: str, partitions: int | None = None) -> None:
-    """Create ``topic`` with ``topic_partitions`` partitions unless it exists."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    config: dict[str, Any] = settings.confluent_config()
-    config["logger"] = librdkafka_logger()
-    admin = AdminClient(config)
-    metadata = admin.list_topics(timeout=15)
-    if topic in metadata.topics and not metadata.topics[topic].error:
-        return
-    futures = admin.create_topics(
-        [
-            NewTopic(
-                topic,
-                num_partitions=partitions or settings.topic_partitions,
-                replication_factor=settings.topic_replication_factor,
-            )
-        ]
-    )
-    for future in futures.values():
-        try:
-            future.result(timeout=30)
-        except KafkaException as error:
-            if "TOPIC_ALREADY_EXISTS" not in str(error):
-                raise
 
 
 def load_replay_frame(paths: Iterable[PathArg], limit: int | None = None) -> pd.DataFrame:
@@ -175,44 +141,28 @@ def prepare(frame: pd.DataFrame, labels: bool = True) -> PreparedFlows:
     return prepared
 
 
-def _feature_dict(row: list[float], finite: bool) -> dict[str, Any]:
-    if finite:
-        return dict(zip(FEATURE_NAMES, row, strict=True))
-    out: dict[str, Any] = {}
-    for name, value in zip(FEATURE_NAMES, row, strict=True):
-        if math.isfinite(value):
-            out[name] = value
-        elif math.isnan(value):
-            out[name] = None
-        else:
-            out[name] = "Infinity" if value > 0 else "-Infinity"
-    return out
-
-
 def flow_object(
     prepared: PreparedFlows, index: int, flow_id: str, shift: float, now: float
 ) -> dict[str, Any]:
-    timestamp = flow_timestamp(prepared, index, shift, now)
-    return {
-        "schema": SCHEMA_FLOW,
-        "flow_id": flow_id,
-        "src_ip": prepared.src_ip[index],
-        "src_port": prepared.src_port[index],
-        "dst_ip": prepared.dst_ip[index],
-        "dst_port": prepared.dst_port[index],
-        "protocol": prepared.protocol[index],
-        "timestamp": timestamp,
-        "produced_at": now,
-        "label": prepared.label[index],
-        "features": _feature_dict(
+    """The schema-1 ``flows`` object of row ``index`` in loop pass ``shift``, sent at ``now``."""
+    return wire.flow_object(
+        flow_id=flow_id,
+        src_ip=prepared.src_ip[index],
+        src_port=prepared.src_port[index],
+        dst_ip=prepared.dst_ip[index],
+        dst_port=prepared.dst_port[index],
+        protocol=prepared.protocol[index],
+        timestamp=flow_timestamp(prepared, index, shift, now),
+        produced_at=now,
+        label=prepared.label[index],
+        features=wire.encode_features(
             prepared.features[index].tolist(), bool(prepared.finite_rows[index])
         ),
-    }
+    )
 
 
 # A flow waiting in a host group: (row of the prepared frame, flow id, timestamp, produced_at).
 Pending = tuple[int, str, float, float]
-_FEATURE_NAME_LIST = list(FEATURE_NAMES)
 
 
 def flow_timestamp(prepared: PreparedFlows, index: int, shift: float, now: float) -> float:
@@ -230,33 +180,18 @@ def columns_message(
     rows of numbers; the same flows, parsed at a fraction of the cost (docs/streaming.md).
     """
     indices = [index for index, _, _, _ in group]
-    features: dict[str, Any]
-    if binary:
-        features = {BINARY_FEATURES: binary_block(prepared.features[indices])}
-    else:
-        rows = prepared.features[indices].tolist()
-        finite = prepared.finite_rows[indices]
-        if not finite.all():
-            rows = [
-                row if ok else [encode_number(value) for value in row]
-                for row, ok in zip(rows, finite.tolist(), strict=True)
-            ]
-        features = {"features": rows}
-    return orjson.dumps(
-        {
-            "schema": SCHEMA_COLUMNS,
-            "src_ip": host,
-            "feature_names": _FEATURE_NAME_LIST,
-            "flow_id": [flow_id for _, flow_id, _, _ in group],
-            "timestamp": [timestamp for _, _, timestamp, _ in group],
-            "produced_at": [produced_at for _, _, _, produced_at in group],
-            "src_port": [prepared.src_port[index] for index in indices],
-            "dst_ip": [prepared.dst_ip[index] for index in indices],
-            "dst_port": [prepared.dst_port[index] for index in indices],
-            "protocol": [prepared.protocol[index] for index in indices],
-            "label": [prepared.label[index] for index in indices],
-            **features,
-        }
+    return wire.encode_columns(
+        src_ip=host,
+        flow_id=[flow_id for _, flow_id, _, _ in group],
+        timestamp=[timestamp for _, _, timestamp, _ in group],
+        produced_at=[produced_at for _, _, _, produced_at in group],
+        src_port=[prepared.src_port[index] for index in indices],
+        dst_ip=[prepared.dst_ip[index] for index in indices],
+        dst_port=[prepared.dst_port[index] for index in indices],
+        protocol=[prepared.protocol[index] for index in indices],
+        label=[prepared.label[index] for index in indices],
+        features=prepared.features[indices],
+        binary=binary,
     )
 
 
@@ -381,7 +316,7 @@ def replay(
                 host = prepared.src_ip[index]
                 if host_batch == 1:
                     obj = flow_object(prepared, index, flow_id, shift, time.time())
-                    send(host.encode(), orjson.dumps(obj))
+                    send(*wire.encode_flow(obj))
                 else:
                     now = time.time()
                     group = pending.setdefault(host, [])
@@ -441,10 +376,3 @@ def _progress(enabled: bool, total: int) -> tuple[Any, Any]:
     bar.start()
     return bar, task
 
-
-def iter_wire_messages(prepared: PreparedFlows, run: str = "r") -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) of every flow of ``prepared`` (tests and benchmarks)."""
-    now = time.time()
-    for index in range(prepared.n):
-        obj = flow_object(prepared, index, f"{run}-0-{index}", 0.0, now)
-        yield obj["src_ip"].encode(), orjson.dumps(obj)

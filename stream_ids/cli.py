@@ -33,17 +33,12 @@ KERAS_COMMANDS = frozenset({"train", "evaluate", "score", "calibrate"})
 
 def version_text() -> str:
     """``stream-ids X, model V (DIR)``: the package and the model a worker would load."""
-    import json
-
+    from stream_ids.artifacts import model_dir_or_shipped, read_manifest
     from stream_ids.settings import get_settings
 
     try:
-        model_dir = get_settings().model_dir
-        if model_dir is None:
-            from model import SHIPPED_DIR
-
-            model_dir = SHIPPED_DIR
-        manifest = json.loads((model_dir / "manifest.json").read_text())
+        model_dir = model_dir_or_shipped(get_settings().model_dir)
+        manifest = read_manifest(model_dir)
         model = f"model {manifest['model_version']} ({model_dir})"
     except Exception as error:  # --version must answer even with a broken model folder
         model = f"model unknown ({error})"

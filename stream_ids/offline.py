@@ -1,7 +1,7 @@
 """Score flow files without Kafka, by the worker's rules (``evaluate`` and ``score``).
 
 The worker dead-letters a flow that breaks a range rule (a NaN or Infinity outside the rate
-features, a negative count, a magnitude above 1e15: :func:`stream_ids.records.check_rows`), so
+features, a negative count, a magnitude above 1e15: :func:`stream_ids.wire.check_rows`), so
 such a flow never enters its host's window; every other flow is scored in the window of its
 source host's earlier valid flows, and alerts when its score reaches the model's threshold.
 :func:`score_frame` does exactly that to a canonical frame, so the offline numbers are the
@@ -18,8 +18,8 @@ import pandas as pd
 
 from stream_ids import schema
 from stream_ids.quiet import expected_tracing
-from stream_ids.records import check_rows, row_error
 from stream_ids.scorer import Scorer
+from stream_ids.wire import check_rows, row_error
 
 # Score quantiles reported for unlabelled traffic.
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
@@ -32,7 +32,7 @@ class OfflineScores:
     score: np.ndarray
     alert: np.ndarray
     valid: np.ndarray
-    reason: np.ndarray  # object: None for valid flows, else a reason code of records.REASONS
+    reason: np.ndarray  # object: None for valid flows, else a reason code of wire.REASONS
 
     @property
     def verdict(self) -> np.ndarray:

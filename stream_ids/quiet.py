@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -119,3 +120,13 @@ def expected_tracing() -> Iterator[None]:
             yield
     finally:
         tensorflow_log.removeFilter(drop)
+
+
+def ignore_mask_warning() -> None:
+    """Drop Keras's warning that the CNN-LSTM's ``as_signal`` Reshape destroys the mask.
+
+    TimeDistributed hands the padding mask to the per-flow encoder, whose Reshape drops it by
+    design (the encoder is per flow; TimeDistributed applies the mask again to the LSTM's
+    input), so the warning, raised when a model is built or loaded, is not news.
+    """
+    warnings.filterwarnings("ignore", message=r"Layer 'as_signal' .* does not support masking")

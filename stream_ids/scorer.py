@@ -1,15 +1,13 @@
 """Load a model directory (checking its hashes) and score windows or whole frames.
 
-A model directory holds ``model.keras``, ``transform.json`` and ``manifest.json``; the manifest
-records the sha256 of the other two, and :meth:`Scorer.load` refuses any mismatch with an
-:class:`~stream_ids.errors.ArtifactError` naming the file. The default directory is the shipped
-model, ``model/shipped/`` beside the installed :mod:`model` package.
+The directory's contract (file names, sha256 manifest, the shipped model's path) is
+:mod:`stream_ids.artifacts`; :meth:`Scorer.load` refuses any mismatch with an
+:class:`~stream_ids.errors.ArtifactError` naming the file, then checks that the network, the
+transform and the manifest agree with each other.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from os import PathLike
 from pathlib import Path
@@ -18,15 +16,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stream_ids.artifacts import (
+    MODEL_FILE,
+    TRANSFORM_FILE,
+    model_dir_or_shipped,
+    model_sha256,
+    verified_manifest,
+)
+from stream_ids.artifacts import sha256_file as sha256_file  # re-exported: model.generalization
 from stream_ids.calibration import Calibration, applicable
 from stream_ids.errors import ArtifactError
-from stream_ids.sequences import DEFAULT_HOST_TTL_S, make_windows, window_from_history
+from stream_ids.sequences import DEFAULT_HOST_TTL_S, make_windows
 from stream_ids.transform import FlowTransform
 
-MODEL_FILE = "model.keras"
 SPLIT_TOLERANCE = 1e-6
-TRANSFORM_FILE = "transform.json"
-MANIFEST_FILE = "manifest.json"
 BATCH = 4096
 # Batch sizes the worker runs once at start (see Scorer.warm_up): odd, small and large.
 WARM_UP_SIZES = (1, 2, 3, 5, 17, 130, 777, 2048)
@@ -44,53 +47,6 @@ def limit_model_threads(threads: int) -> None:
         os.environ.setdefault(name, str(threads))
     if threads == 1:  # JAX's XLA CPU client: no Eigen thread pool for the model's ops
         os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
-
-
-def shipped_model_dir() -> Path:
-    """``model/shipped/`` of the installed ``model`` package."""
-    import model
-
-    return Path(model.__file__).resolve().parent / "shipped"
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks (the manifest's hashes, capture cache keys)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_manifest(model_dir: Path) -> dict[str, Any]:
-    path = model_dir / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing manifest") from None
-    except (OSError, ValueError) as error:
-        raise ArtifactError(f"{path}: unreadable manifest ({error})") from error
-    if not isinstance(manifest, dict) or "sha256" not in manifest or "window" not in manifest:
-        raise ArtifactError(f"{path}: not a stream-ids model manifest")
-    return manifest
-
-
-def verify_artifacts(model_dir: Path, manifest: dict[str, Any]) -> None:
-    """Raise ArtifactError naming the first file whose sha256 differs from the manifest."""
-    for name in (MODEL_FILE, TRANSFORM_FILE):
-        path = model_dir / name
-        expected = manifest["sha256"].get(name)
-        if not path.is_file():
-            raise ArtifactError(f"{path}: missing")
-        if expected is None:
-            raise ArtifactError(f"{model_dir / MANIFEST_FILE}: no sha256 recorded for {name}")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ArtifactError(
-                f"{path}: sha256 {actual[:16]}... does not match the manifest "
-                f"({expected[:16]}...); "
-                "the file is corrupted, tampered with or from another model"
-            )
 
 
 class Scorer:
@@ -132,7 +88,7 @@ class Scorer:
         self.split = split
         self.state_width = split.width
         # Encodings are only valid for the model that made them: the host state carries a tag.
-        self.state_tag = b"enc1:" + self.manifest["sha256"][MODEL_FILE][:16].encode() + b":"
+        self.state_tag = b"enc1:" + model_sha256(self.manifest)[:16].encode() + b":"
         return True
 
     def encode(self, transformed: np.ndarray) -> np.ndarray:
@@ -182,11 +138,10 @@ class Scorer:
         """Load and verify a model directory; with ``calibrated``, apply the site calibration
         beside it (``calibration.json``), refusing one made for another model."""
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        directory = Path(model_dir) if model_dir is not None else shipped_model_dir()
+        directory = model_dir_or_shipped(model_dir)
         if not directory.is_dir():
             raise ArtifactError(f"{directory}: model directory not found")
-        manifest = read_manifest(directory)
-        verify_artifacts(directory, manifest)
+        manifest = verified_manifest(directory)
         transform = FlowTransform.from_json(directory / TRANSFORM_FILE)
         outputs = manifest.get("transform_outputs")
         if outputs is not None and list(transform.output_names) != list(outputs):
@@ -198,8 +153,9 @@ class Scorer:
             )
         import keras
 
-        import model.cnn_lstm  # noqa: F401  (quiets the harmless mask warning)
+        from stream_ids.quiet import ignore_mask_warning
 
+        ignore_mask_warning()
         try:
             network = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True, compile=False)
         except Exception as error:  # keras raises many types for a bad file
@@ -212,7 +168,7 @@ class Scorer:
             )
         scorer = cls(network, transform, manifest, directory)
         if calibrated:
-            scorer.apply_calibration(applicable(directory, manifest["sha256"][MODEL_FILE]))
+            scorer.apply_calibration(applicable(directory, model_sha256(manifest)))
         return scorer
 
     # -- scoring -------------------------------------------------------------------------------
@@ -232,10 +188,6 @@ class Scorer:
             for start in range(0, len(windows), BATCH)
         ]
         return np.concatenate(parts).astype(np.float32)
-
-    def window_for(self, history: Any, current: np.ndarray) -> np.ndarray:
-        """The (T, F) window of a new transformed flow given its host's earlier ones."""
-        return window_from_history(history, current, self.window)
 
     def score_frame(
         self,
@@ -282,10 +234,6 @@ class Scorer:
             )
             scores[rows[start - lo :]] = self.score_windows(windows[start - lo :])
         return scores
-
-    def predict_frame(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.score_frame(frame)
-        return scores, scores >= self.threshold
 
 
 class SplitModel:

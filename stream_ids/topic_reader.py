@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from stream_ids.settings import Settings
+from stream_ids.wire import decode_record
 
 
 def _consumer(settings: Settings) -> Any:
@@ -113,10 +112,7 @@ def read_topic(
                     continue
                 value = message.value()
                 if decode:
-                    try:
-                        value = orjson.loads(value) if value else None
-                    except orjson.JSONDecodeError:
-                        value = None
+                    value = decode_record(value)
                 yield message.key(), value
                 if not follow:
                     p = message.partition()

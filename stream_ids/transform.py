@@ -200,9 +200,6 @@ class FlowTransform:
             raise ArtifactError("the transform is not fitted")
         return self.minimum, self.maximum
 
-    def transform_one(self, record: Mapping[str, Any]) -> np.ndarray:
-        return self.transform_many([record])[0]
-
     # -- persistence ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         minimum, maximum = self._bounds()

@@ -10,8 +10,8 @@ import orjson
 import pybase64
 from hypothesis import strategies as st
 
-from stream_ids.records import BINARY_FEATURES, COLUMNS, binary_block
 from stream_ids.schema import FEATURE_NAMES
+from stream_ids.wire import BINARY_FEATURES, COLUMNS, binary_block
 
 
 def flow(flow_id: str = "f1", src_ip: str = "10.0.0.1") -> dict[str, Any]:

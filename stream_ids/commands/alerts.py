@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.commands._shared import settings_with_bootstrap
     from stream_ids.kafka_probe import require_broker
     from stream_ids.topic_reader import read_topic
 

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from stream_ids.calibration import Calibration
-    from stream_ids.records import FlowColumns
     from stream_ids.scorer import Scorer
     from stream_ids.settings import Settings
+    from stream_ids.wire import FlowColumns
 
 DEFAULT_TOPIC_TIMEOUT_S = 60.0
 
@@ -86,15 +86,15 @@ def read_topic_flows(
 ) -> TopicFlows:
     """Up to ``limit`` flows of ``topic`` from its earliest offsets, within ``timeout_s``.
 
-    Messages are validated as the scoring agent does (:func:`stream_ids.records.parse_columns`,
+    Messages are validated as the scoring agent does (:func:`stream_ids.wire.parse_columns`,
     every schema, the range rules included); an invalid flow is skipped and counted by reason.
     A micro-batch message counts as its flows; flows of it past ``limit`` are left out. Reads
     with a throw-away consumer group that never commits (:mod:`stream_ids.topic_reader`).
     """
     import numpy as np
 
-    from stream_ids.records import FlowColumns, parse_columns
     from stream_ids.topic_reader import read_topic
+    from stream_ids.wire import FlowColumns, parse_columns
 
     parts: list[FlowColumns] = []
     result = TopicFlows(topic, FlowColumns.empty())
@@ -164,16 +164,16 @@ def calibrate_frame(
 
     Flows labelled as attacks are left out; returns the calibration and how many were.
     """
+    from stream_ids.artifacts import model_sha256
     from stream_ids.calibration import make_calibration, reference_attack_scores
     from stream_ids.offline import score_frame
-    from stream_ids.scorer import MODEL_FILE
 
     clean = (site["is_attack"] != 1).to_numpy()
     site_scores = score_frame(scorer, site)
     calibration = make_calibration(
         site=site_name,
         model_version=scorer.model_version,
-        model_sha256=scorer.manifest["sha256"][MODEL_FILE],
+        model_sha256=model_sha256(scorer.manifest),
         clean_scores=site_scores.score[clean & site_scores.valid],
         attack_scores=reference_attack_scores(scorer, reference),
         target=target,

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.commands._shared import settings_with_bootstrap
     from stream_ids.dashboard import Dashboard
     from stream_ids.kafka_probe import require_broker
 

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 
@@ -49,9 +48,9 @@ def _cli(*args: str) -> list[str]:
 def check_inputs(args: argparse.Namespace, console: Any) -> tuple[Any, Any]:
     """The replay frame and the model folder, checked before anything starts."""
     from producers.replay import load_replay_frame
-    from stream_ids.commands.replay import flow_paths
+    from stream_ids.artifacts import model_dir_or_shipped, verified_manifest
+    from stream_ids.commands._shared import flow_paths
     from stream_ids.errors import ConfigurationError
-    from stream_ids.scorer import read_manifest, shipped_model_dir, verify_artifacts
     from stream_ids.settings import get_settings
 
     if args.loop < 1:
@@ -61,16 +60,17 @@ def check_inputs(args: argparse.Namespace, console: Any) -> tuple[Any, Any]:
         frame = load_replay_frame(paths, args.limit)
     except ValueError as error:
         raise ConfigurationError(f"{error}: {', '.join(map(str, paths[:3]))}") from error
-    model_dir = Path(args.model_dir or get_settings().model_dir or shipped_model_dir())
-    verify_artifacts(model_dir, read_manifest(model_dir))
+    model_dir = model_dir_or_shipped(args.model_dir or get_settings().model_dir)
+    verified_manifest(model_dir)
     return frame, model_dir
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from producers.replay import ensure_topic, replay
+    from producers.replay import replay
     from stream_ids.errors import BrokerError
+    from stream_ids.kafka_admin import ensure_topic
     from stream_ids.kafka_probe import broker_reachable
     from stream_ids.settings import Settings, get_settings
     from stream_ids.topic_reader import end_offsets
@@ -178,7 +178,7 @@ def _wait_for_verdicts(settings: Any, start: dict[int, int], prefix: str, expect
 
 def _cumulative_stats(settings: Any, worker_name: str, verdicts: int) -> dict:
     """The worker's cumulative statistics once they cover ``verdicts`` flows (30 s at most)."""
-    from stream_ids.commands.stats import combine
+    from stream_ids.commands._shared import combine
     from stream_ids.topic_reader import latest_stats
 
     cumulative: dict = {}

@@ -30,26 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def print_metrics(metrics: dict[str, Any], title: str = "metrics") -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from stream_ids.metrics import METRIC_KEYS
-
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    # The scalar metrics; the confusion counts and n follow as their own rows.
-    for key in (name for name in METRIC_KEYS if name not in ("confusion", "n")):
-        value = metrics.get(key)
-        table.add_row(key, "null" if value is None else f"{value:.6f}")
-    for key, value in metrics.get("confusion", {}).items():
-        table.add_row(key, str(value))
-    table.add_row("n", str(metrics.get("n")))
-    if "threshold" in metrics:
-        table.add_row("threshold", f"{metrics['threshold']:.6g}")
-    Console().print(table)
-
 
 def print_files(files: list[dict[str, Any]], title: str) -> None:
     from rich.console import Console
@@ -151,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     title = f"{result['model_version']} on {result['flows']} flows"
     print_files(result["files"], title)
     if result["labelled"]:
+        from stream_ids.commands._shared import print_metrics
+
         print_metrics(result, title=f"{result['labelled']} labelled flows")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from producers.relay import relay
-    from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.commands._shared import settings_with_bootstrap
     from stream_ids.errors import SchemaError
     from stream_ids.kafka_probe import require_broker
 

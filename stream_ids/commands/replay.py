@@ -37,30 +37,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def settings_with_bootstrap(bootstrap: str | None) -> Any:
-    from stream_ids.settings import Settings, get_settings
-
-    if bootstrap:
-        return Settings(bootstrap_servers=bootstrap)
-    return get_settings()
-
-
-def flow_paths(given: list[str], console: Any) -> list[Any]:
-    """The files of ``given`` (folders expanded), or the default data (said on ``console``)."""
-    from stream_ids.datasets import default_flow_paths, describe_flow_paths
-    from stream_ids.loader import expand_flow_paths
-
-    if given:
-        return expand_flow_paths(given)
-    paths = default_flow_paths()
-    console.print(f"no files given: reading {describe_flow_paths(paths)}", highlight=False)
-    return paths
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from producers.replay import replay
+    from stream_ids.commands._shared import flow_paths, settings_with_bootstrap
     from stream_ids.kafka_probe import require_broker
 
     console = Console(stderr=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-WINDOWS = ("tumbling_10s", "sliding_60s", "cumulative")
-COUNTS = ("flows", "alerts", "tp", "fp", "tn", "fn")
+from stream_ids.commands._shared import COUNTS, WINDOWS, combine
 
 
 def register(subparsers: Any) -> None:
@@ -17,26 +16,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def combine(records: list[dict]) -> dict:
-    """Sum the counts of several workers' records of one window; recompute the rates."""
-    total: dict[str, Any] = {name: 0 for name in COUNTS}
-    labelled = False
-    for record in records:
-        for name in COUNTS:
-            if record.get(name) is not None:
-                total[name] += record[name]
-                labelled = labelled or name in ("tp", "fp", "tn", "fn")
-    tp, fp, tn, fn = (total[name] for name in ("tp", "fp", "tn", "fn"))
-    total["false_alarm_rate"] = fp / (fp + tn) if labelled and fp + tn else None
-    total["precision"] = tp / (tp + fp) if labelled and tp + fp else None
-    total["recall"] = tp / (tp + fn) if labelled and tp + fn else None
-    labelled_n = tp + fp + tn + fn
-    total["accuracy"] = (tp + tn) / labelled_n if labelled and labelled_n else None
-    total["alert_rate"] = total["alerts"] / total["flows"] if total["flows"] else None
-    if not labelled:
-        for name in ("tp", "fp", "tn", "fn"):
-            total[name] = None
-    return total
 
 
 def _fmt(value: Any) -> str:
@@ -69,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from stream_ids.commands.replay import settings_with_bootstrap
+    from stream_ids.commands._shared import settings_with_bootstrap
     from stream_ids.kafka_probe import require_broker
     from stream_ids.topic_reader import latest_stats
 

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     )
     with console.status("training..."):
         metrics = train(config, log=lambda message: console.print(message, highlight=False))
-    from stream_ids.commands.evaluate import print_metrics
+    from stream_ids.commands._shared import print_metrics
 
     print_metrics(metrics, title=f"test split ({args.split})")
     console.print(json.dumps({k: metrics[k] for k in ("accuracy", "f1", "false_alarm_rate")}))

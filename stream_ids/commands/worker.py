@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 
@@ -33,10 +32,9 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     # Inputs first, cheapest first: the model files' hashes (no TensorFlow yet), then the
     # broker (one line when there is none), then the model itself.
-    from stream_ids.scorer import read_manifest, shipped_model_dir, verify_artifacts
+    from stream_ids.artifacts import model_dir_or_shipped, verified_manifest
 
-    directory = Path(args.model_dir or settings.model_dir or shipped_model_dir())
-    verify_artifacts(directory, read_manifest(directory))
+    verified_manifest(model_dir_or_shipped(args.model_dir or settings.model_dir))
     require_broker(settings)
     quiet.start_tensorflow()
     worker = make_worker(settings, model_dir=args.model_dir, loglevel=args.loglevel)
@@ -88,7 +86,7 @@ def make_worker(settings: Any, model_dir: str | None = None, loglevel: str = "wa
 def _declare_topics(settings: Any) -> None:
     """Create the topics with the configured partitions before Faust starts (Faust only
     declares the topics it consumes; the flows topic must exist with ``topic_partitions``)."""
-    from producers.replay import ensure_topic
+    from stream_ids.kafka_admin import ensure_topic
 
     for topic in (settings.topic_flows, settings.topic_verdicts, settings.topic_alerts,
                   settings.topic_dead_letter):

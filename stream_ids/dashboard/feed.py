@@ -17,10 +17,10 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from stream_ids.dashboard.state import DashboardState
+from stream_ids.wire import decode_record
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,4 @@ class KafkaFeed(threading.Thread):
 
 
 def _parse(value: bytes | None) -> dict[str, Any]:
-    try:
-        record = orjson.loads(value or b"")
-    except orjson.JSONDecodeError:
-        return {}
-    return record if isinstance(record, dict) else {}
+    return decode_record(value) or {}

@@ -35,9 +35,9 @@ import pytest
 from streaming_harness import REPO, Stream
 
 from producers.replay import load_replay_frame, replay
+from stream_ids.artifacts import shipped_model_dir
 from stream_ids.calibration import CALIBRATION_FILE, Calibration
 from stream_ids.datasets import shared_data_candidate
-from stream_ids.scorer import shipped_model_dir
 from stream_ids.settings import Settings
 
 pytestmark = pytest.mark.integration

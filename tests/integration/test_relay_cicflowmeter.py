@@ -15,8 +15,8 @@ from kafka_helpers import consume_all
 from model.generalization import run_extractor
 from producers.relay import RelayResult, relay
 from stream_ids.datasets import shared_data_dir
-from stream_ids.records import parse_flow_message
 from stream_ids.settings import Settings
+from stream_ids.wire import parse_flow_message
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from stream_ids.artifacts import MANIFEST_FILE, MODEL_FILE, TRANSFORM_FILE, shipped_model_dir
 from stream_ids.errors import ArtifactError
-from stream_ids.scorer import MANIFEST_FILE, MODEL_FILE, TRANSFORM_FILE, Scorer, shipped_model_dir
+from stream_ids.scorer import Scorer
 
 REPO = Path(__file__).resolve().parents[2]
 

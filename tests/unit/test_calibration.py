@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stream_ids.artifacts import shipped_model_dir
 from stream_ids.calibration import CALIBRATION_FILE, Calibration, fit_threshold, make_calibration
 from stream_ids.datasets import shared_data_dir
 from stream_ids.errors import ArtifactError, ConfigurationError
-from stream_ids.scorer import Scorer, shipped_model_dir
+from stream_ids.scorer import Scorer
 
 
 def test_threshold_lets_the_target_share_of_clean_scores_alert() -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from stream_ids.agents.calibration import apply_event
 from stream_ids.calibration import CALIBRATION_FILE, Calibration, CalibrationWatch
-from stream_ids.records import Stats
 from stream_ids.rolling import Counts, RollingStats
+from stream_ids.wire import Stats
 
 SHA = "a" * 64
 
@@ -141,8 +141,8 @@ def _wire_flow(index: int, label: str | None, **overrides: Any) -> dict[str, Any
 def test_streamed_flows_become_the_canonical_frame_the_file_path_scores() -> None:
     from stream_ids.commands.calibrate import columns_frame
     from stream_ids.loader import OUTPUT_COLUMNS
-    from stream_ids.records import FlowColumns, parse_columns
     from stream_ids.schema import FEATURE_NAMES
+    from stream_ids.wire import FlowColumns, parse_columns
 
     parts, invalid = [], []
     messages = [

@@ -99,8 +99,8 @@ def test_threshold_in_force_calibration_and_alert_rate_against_target() -> None:
 
 
 def test_host_state_of_the_workers_and_the_records_that_carry_it() -> None:
-    from stream_ids.records import Stats
     from stream_ids.rolling import RollingStats
+    from stream_ids.wire import Stats
 
     rolling = RollingStats("w1", started_at=NOW - 100)
     rolling.set_host_state(500, expired=40)

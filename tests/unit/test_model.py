@@ -112,7 +112,8 @@ def test_metrics_null_without_both_classes() -> None:
 
 
 def test_shipped_model_loads_and_hashes_match() -> None:
-    from stream_ids.scorer import Scorer, sha256_file, shipped_model_dir
+    from stream_ids.artifacts import sha256_file, shipped_model_dir
+    from stream_ids.scorer import Scorer
 
     directory = shipped_model_dir()
     manifest = json.loads((directory / "manifest.json").read_text())

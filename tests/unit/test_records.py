@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from streaming_fakes import flow
 
 from stream_ids.errors import InvalidRecordError
-from stream_ids.records import (
+from stream_ids.schema import FEATURE_NAMES, RATE_FEATURES
+from stream_ids.wire import (
     BINARY_FEATURES,
     COLUMNS,
     REASONS,
@@ -26,7 +27,6 @@ from stream_ids.records import (
     parse_message,
     row_error,
 )
-from stream_ids.schema import FEATURE_NAMES, RATE_FEATURES
 
 
 def _reason(value: bytes | None, key: bytes | None = b"10.0.0.1") -> str:

@@ -10,7 +10,7 @@ import pytest
 from producers.relay import CsvFollower, HeaderMap, parse_timestamp
 from stream_ids.datasets import improved_csvs
 from stream_ids.errors import SchemaError
-from stream_ids.records import parse_flow_message
+from stream_ids.wire import parse_flow_message
 
 
 def _java_lines(n: int) -> tuple[str, list[str]]:
