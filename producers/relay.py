@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from stream_ids.errors import InvalidRecordError, SchemaError
-from stream_ids.layouts import plan_header
+from stream_ids.layouts import plan_header, repair_periods
 from stream_ids.schema import FEATURE_NAMES, TIME_FEATURES, canonical_name
 from stream_ids.settings import Settings
 from stream_ids.wire import (
@@ -94,12 +94,15 @@ class HeaderMap:
             value = self._get(row, name)
             return None if value is None else int(float(value))
 
-        features: dict[str, Any] = {}
+        values: dict[str, float] = {}
         for name, position in self.features:
             value = _number(row[position])
             if name in self._time_features:
                 value *= self.time_scale
-            features[name] = encode_number(value)
+            values[name] = value
+        # the loader's rule for active/idle times that cannot lie within their flow
+        repair_periods(values)
+        features: dict[str, Any] = {name: encode_number(value) for name, value in values.items()}
         stamp = self._get(row, "timestamp")
         return flow_object(
             flow_id=flow_id,

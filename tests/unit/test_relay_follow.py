@@ -107,3 +107,31 @@ def test_python_cicflowmeter_header_maps_every_column() -> None:
     assert flow["features"]["flow_duration"] == 1e6
     assert flow["features"]["idle_max"] == 1e6
     assert flow["features"]["total_fwd_packets"] == 1.0  # counts are not scaled
+
+
+def test_relay_reads_a_file_as_the_loader_does_including_absolute_idle_times() -> None:
+    """CIC-Darknet2020's CICFlowMeter-4 rows (idle times written as absolute times): the live
+    relay gives each flow the loader's features, so nothing is refused for ~1.4e15 idle."""
+    import csv
+    import math
+
+    import numpy as np
+
+    from stream_ids.datasets import shared_data_dir
+    from stream_ids.loader import load_flows
+    from stream_ids.schema import FEATURE_NAMES
+
+    path = shared_data_dir() / "other-datasets" / "cic-darknet2020" / "Darknet.head.csv"
+    with path.open(encoding="latin-1", newline="") as handle:
+        rows = list(csv.reader(handle))
+    mapping = HeaderMap(rows[0])
+    relayed = [mapping.flow(row, f"d-{n}", 1.0)["features"] for n, row in enumerate(rows[1:])]
+    loaded = load_flows([path], dtype=np.float64)
+    assert len(relayed) == len(loaded) > 100
+    for name in FEATURE_NAMES:
+        column = loaded[name].to_numpy()
+        for row, features in enumerate(relayed):
+            value = features[name]
+            value = math.nan if value is None else float(value)
+            assert value == column[row] or (math.isnan(value) and math.isnan(column[row])), name
+    assert max(features["idle_max"] for features in relayed) < 1.3e8
