@@ -1,4 +1,8 @@
-"""What the Python ``cicflowmeter`` would have written for a Java CICFlowMeter flow.
+"""What other extractors would have written for a Java CICFlowMeter flow (augmentation).
+
+:func:`as_python_cicflowmeter`: the Python ``cicflowmeter`` package's definitions (below);
+:func:`as_java_versions`: the differences between Java CICFlowMeter releases (applied to a
+random half of the rows each, seeded).
 
 Extractor augmentation (issue #16): training rows copied as another extractor writes them, in
 both classes, so that a model cannot learn "this extractor's look means benign" (the shortcut
@@ -27,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from model.features import UNSTABLE_GROUPS
 from stream_ids.layouts import PYTHON_CICFLOWMETER
 
 ETHERNET_HEADER = 14.0
@@ -93,7 +98,41 @@ def as_python_cicflowmeter(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# Extractor name (a layout of stream_ids.layouts) -> how its flows differ from Java CICFlowMeter's.
+def as_java_versions(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """A copy of ``frame`` with the known CICFlowMeter version differences applied at random.
+
+    Per row, each difference with probability 1/2: PSH/URG direction flags zeroed (counted on
+    the first packet only); bulk features zeroed; subflow features reduced to 0/1 copies;
+    backward initial window set to -1 (absent) or 0; one packet more or less in each direction.
+    """
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    n = len(out)
+
+    def some() -> np.ndarray:
+        return rng.random(n) < 0.5
+
+    rows = some()
+    out.loc[rows, list(UNSTABLE_GROUPS["psh_urg_direction"])] = 0.0
+    rows = some()
+    out.loc[rows, list(UNSTABLE_GROUPS["bulk"])] = 0.0
+    rows = some()
+    for name in ("subflow_fwd_packets", "subflow_bwd_packets"):
+        out.loc[rows, name] = (out.loc[rows, name] > 0).astype(float)
+    rows = some()
+    out.loc[rows, "init_win_bytes_bwd"] = rng.choice([-1.0, 0.0], size=int(rows.sum()))
+    for name in ("total_fwd_packets", "total_bwd_packets"):
+        rows = some()
+        shift = rng.choice([-1.0, 1.0], size=int(rows.sum()))
+        out.loc[rows, name] = np.maximum(out.loc[rows, name].to_numpy() + shift, 0.0)
+    return out
+
+
+JAVA_VERSIONS = "java-versions"
+
+# Augmentation name -> how those flows differ from the Java CICFlowMeter rows trained on: the
+# Python package (a layout of stream_ids.layouts), and the differences between Java releases.
 AUGMENTATIONS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     PYTHON_CICFLOWMETER: as_python_cicflowmeter,
+    JAVA_VERSIONS: as_java_versions,
 }

@@ -38,6 +38,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
+from model.extractors import as_java_versions as augment
 from model.features import FEATURES, STABLE_FEATURES, UNSTABLE_GROUPS
 from model.generalization import REPO_ROOT, _git_commit, load_sources
 from model.train import source_weights
@@ -104,36 +105,6 @@ def host_gap_seconds(frame: pd.DataFrame) -> np.ndarray:
     gaps[order[known]] = np.clip(deltas[known], 0.0, 1e6)
     gaps[frame["src_ip"].isna().to_numpy()] = -1.0
     return gaps
-
-
-def augment(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """A copy of ``frame`` with the known CICFlowMeter version differences applied at random.
-
-    Per row, each difference with probability 1/2: PSH/URG direction flags zeroed (counted on
-    the first packet only); bulk features zeroed; subflow features reduced to 0/1 copies;
-    backward initial window set to -1 (absent) or 0; one packet more or less in each direction.
-    """
-    rng = np.random.default_rng(seed)
-    out = frame.copy()
-    n = len(out)
-
-    def some() -> np.ndarray:
-        return rng.random(n) < 0.5
-
-    rows = some()
-    out.loc[rows, list(GROUPS["psh_urg_direction"])] = 0.0
-    rows = some()
-    out.loc[rows, list(GROUPS["bulk"])] = 0.0
-    rows = some()
-    for name in ("subflow_fwd_packets", "subflow_bwd_packets"):
-        out.loc[rows, name] = (out.loc[rows, name] > 0).astype(float)
-    rows = some()
-    out.loc[rows, "init_win_bytes_bwd"] = rng.choice([-1.0, 0.0], size=int(rows.sum()))
-    for name in ("total_fwd_packets", "total_bwd_packets"):
-        rows = some()
-        shift = rng.choice([-1.0, 1.0], size=int(rows.sum()))
-        out.loc[rows, name] = np.maximum(out.loc[rows, name].to_numpy() + shift, 0.0)
-    return out
 
 
 def probe_inputs(frame: pd.DataFrame, choice: Choice) -> np.ndarray:

@@ -55,8 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--augment-extractor", nargs="+", default=[], metavar="LAYOUT",
-        choices=("python-cicflowmeter",),
-        help="also train on every flow as this extractor writes it (model/extractors.py)",
+        choices=("python-cicflowmeter", "java-versions"),
+        help="also train on every flow as this extractor (or another Java CICFlowMeter "
+        "release) writes it (model/extractors.py)",
     )
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler=run)

@@ -77,7 +77,7 @@ def test_augmented_copies_follow_their_originals_split(benign: pd.DataFrame) -> 
     assert (out.is_attack.iloc[3000:].to_numpy() == frame.is_attack.to_numpy()).all()
     with pytest.raises(SchemaError, match="unknown extractor augmentation"):
         augment_extractors(frame, idx, ["nprobe"])
-    assert set(AUGMENTATIONS) == {PYTHON_CICFLOWMETER}
+    assert set(AUGMENTATIONS) == {PYTHON_CICFLOWMETER, "java-versions"}
 
 
 def test_an_ethertype_in_the_protocol_column_is_an_unknown_transport() -> None:
