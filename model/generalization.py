@@ -53,9 +53,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from stream_ids import schema
+from stream_ids.artifacts import sha256_file
 from stream_ids.errors import ConfigurationError, SchemaError, StreamIdsError
 from stream_ids.loader import _read_header, detect_layout, expand_flow_paths, load_flows
-from stream_ids.scorer import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = REPO_ROOT / "runs" / "generalization" / "flows"
@@ -769,7 +769,7 @@ class WorkerScores:
 
 def dead_letter_reason(values: Sequence[float]) -> str:
     """``<reason code> on <feature>`` for a feature row the worker refuses (``row_error``)."""
-    from stream_ids.records import row_error
+    from stream_ids.wire import row_error
 
     error = row_error(tuple(float(v) for v in values))
     feature = error.detail.split("=", 1)[0].removeprefix("features.")
@@ -1284,7 +1284,7 @@ def _dead_letter_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
         "The model scores in the other sections use `Scorer.score_frame` on **all** rows of a "
         "source. A streaming worker refuses some of those rows: a flow that breaks a range rule "
         "(NaN or Infinity outside the rate features, a negative count, a magnitude above 1e15: "
-        "`stream_ids.records.check_rows`) goes to the dead-letter topic with its reason, gets no "
+        "`stream_ids.wire.check_rows`) goes to the dead-letter topic with its reason, gets no "
         "verdict and never enters its host's window. Below, per source, the share of flows the "
         "worker would dead-letter (`stream_ids.offline.score_frame(...).valid`) and why, and "
         "the false alarms at the model's own threshold on the benign flows the worker does "

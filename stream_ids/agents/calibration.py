@@ -28,7 +28,7 @@ POLL_S = 2.0
 
 def watch_of(model: Any) -> CalibrationWatch | None:
     """The watch of a loaded :class:`~stream_ids.scorer.Scorer` (None: not a model directory)."""
-    from stream_ids.scorer import MODEL_FILE
+    from stream_ids.artifacts import MODEL_FILE
 
     model_dir = getattr(model, "model_dir", None)
     manifest = getattr(model, "manifest", None)

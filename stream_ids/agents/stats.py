@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from stream_ids.rolling import RollingStats
 from stream_ids.topics import Topics
+from stream_ids.wire import encode_record
 
 
 async def publish_stats(topics: Topics, stats: RollingStats, metrics: Any = None) -> list[dict]:
     records = stats.snapshot()
     key = stats.worker.encode()
     for record in records:
-        await topics.stats.send(key=key, value=orjson.dumps(record))
+        await topics.stats.send(key=key, value=encode_record(record))
         if metrics is not None and record["window"] == "sliding_60s":
             metrics.set_rates(record["false_alarm_rate"], record["precision"], record["recall"])
     return records
