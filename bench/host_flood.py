@@ -21,6 +21,7 @@ import json
 import re
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/run.py beside this script
-from run import Deployment, read_verdicts
+from run import REPO, Deployment, read_verdicts
 
 
 def rss_mb(pid: int) -> float:
@@ -91,12 +92,15 @@ def run_one(name: str, frame: Any, args: argparse.Namespace, tmp: Path) -> dict[
     deployment.start_workers(1)
     process = deployment.workers[0][0]
     ready_rss = rss_mb(process.pid)
+    spy = profile(process.pid, args, name)
     peak = PeakRss(process.pid)
     peak.start()
     topic = deployment.settings.topic_verdicts
     seen = deployment.wait_count(topic, len(frame), timeout=args.timeout)
     end_rss = rss_mb(process.pid)
     peak.stopping.set()
+    if spy is not None:
+        spy.wait(args.profile_delay + args.profile_seconds + 60)
     _produced, _scored, stamps = read_verdicts(deployment.settings, topic)
     result: dict[str, Any] = {
         "flows": len(frame),
@@ -110,22 +114,95 @@ def run_one(name: str, frame: Any, args: argparse.Namespace, tmp: Path) -> dict[
         "hosts_expired": metric(port, "stream_ids_hosts_expired_total"),
         "hosts_evicted": metric(port, "stream_ids_hosts_evicted_total"),
     }
-    if name == "flood":
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
-        deployment.workers.clear()
-        port2 = free_port()
-        deployment.env["STREAM_IDS_METRICS_PORT"] = str(port2)
-        started = time.monotonic()
-        deployment.start_workers(1)
-        later = flows(1, None, 1.0, float(frame["timestamp"].max()) + 1.0, first=len(frame))
-        replay([], deployment.settings, frame=later, id_prefix="after", progress=False)
-        deployment.wait_count(topic, seen + 1, timeout=args.timeout)
-        result["restart_to_first_verdict_s"] = round(time.monotonic() - started, 1)
-        result["restored_hosts"] = metric(port2, "stream_ids_state_restored_hosts")
-        result["restore_s"] = metric(port2, "stream_ids_state_restore_seconds")
+    if name == "flood" and not args.no_restart:
+        result.update(restart(deployment, process, frame, seen, args))
     deployment.stop_workers()
     return result
+
+
+def profile(pid: int, args: argparse.Namespace, name: str) -> Any:
+    """py-spy (collapsed stacks, all threads, idle included) on the worker, when asked:
+    ``bench/profile_summary.py PROFILE-NAME.txt`` reads it."""
+    if args.profile is None:
+        return None
+    spy = [
+        str(Path(sys.executable).parent / "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--threads",
+        "--idle",
+        "--format",
+        "raw",
+        "--rate",
+        "50",
+        "--output",
+        f"{args.profile}-{name}.txt",
+        "--duration",
+        str(int(args.profile_seconds)),
+    ]
+    # the first seconds of a worker are its start-up: --profile-delay skips them
+    command = ["sh", "-c", f'sleep {args.profile_delay:g} && exec "$@"', "sh", *spy]
+    return subprocess.Popen(  # noqa: S603 - py-spy from this venv on our own worker
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def restart(
+    deployment: Deployment, process: Any, frame: Any, seen: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """SIGKILL the worker, start another at once and time its first verdict.
+
+    The flow it must score is produced before the new worker starts (and built before the
+    kill), so the figure is the worker's alone: start-up, group join, changelog restore,
+    first batch. (The first measurements of #18 also counted the bench's 5 s settling sleep
+    and a reload of the CSVs.)"""
+    from producers.replay import replay
+
+    topic = deployment.settings.topic_verdicts
+    later = flows(1, None, 1.0, float(frame["timestamp"].max()) + 1.0, first=len(frame))
+    process.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    process.wait(30)
+    deployment.workers.clear()
+    replay([], deployment.settings, frame=later, id_prefix="after", progress=False)
+    port = free_port()
+    deployment.env["STREAM_IDS_METRICS_PORT"] = str(port)
+    started = time.monotonic()
+    spawn(deployment)
+    spy = profile(deployment.workers[0][0].pid, args, "restart")
+    deployment.wait_count(topic, seen + 1, timeout=args.timeout)
+    first = time.monotonic()
+    if args.restart_log:  # the restarted worker's log so far: its own timeline
+        Path(args.restart_log).write_bytes(deployment.workers[0][1].read_bytes())
+    if spy is not None:
+        spy.wait(args.profile_delay + args.profile_seconds + 60)
+    restore_s = metric(port, "stream_ids_state_restore_seconds")
+    return {
+        "restart_to_first_verdict_s": round(first - started, 1),
+        "kill_to_first_verdict_s": round(first - killed, 1),
+        # spawn -> partitions assigned: imports, model load, group join (the killed member
+        # holds its partitions until its session times out)
+        "startup_before_restore_s": round(first - started - restore_s, 1),
+        "restore_s": restore_s,
+        "recovery_s": metric(port, "stream_ids_state_recovery_seconds"),
+        "restored_records": metric(port, "stream_ids_state_restored_records"),
+        "restored_hosts": metric(port, "stream_ids_state_restored_hosts"),
+    }
+
+
+def spawn(deployment: Deployment) -> None:
+    """One ``stream-ids worker`` as Deployment.start_workers starts it, without waiting."""
+    logfile = deployment.tmp / f"worker-{deployment.tag}-restart.log"
+    command = [sys.executable, "-m", "stream_ids.cli", "worker", "--loglevel", "info"]
+    process = subprocess.Popen(  # noqa: S603 - our own worker command, no shell, no outside input
+        command,
+        env=dict(deployment.env, STREAM_IDS_WORKER_NAME="bench-0"),
+        cwd=REPO,
+        stdout=logfile.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    deployment.workers.append((process, logfile))
 
 
 def main() -> int:
@@ -137,6 +214,15 @@ def main() -> int:
     parser.add_argument("--usual-hosts", type=int, default=16)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--profile", default=None, help="py-spy each worker: PROFILE-usual.txt, PROFILE-flood.txt"
+    )
+    parser.add_argument("--profile-seconds", type=float, default=30.0)
+    parser.add_argument("--profile-delay", type=float, default=0.0)
+    parser.add_argument("--restart-log", default=None, help="copy the restarted worker's log here")
+    parser.add_argument(
+        "--no-restart", action="store_true", help="skip the SIGKILL/restart of the flood worker"
+    )
     args = parser.parse_args()
     start = 1_500_000_000.0
     results: dict[str, Any] = {"args": vars(args)}

@@ -17,6 +17,11 @@ Without ``--bootstrap`` it starts the local broker (``stream-ids broker``, port 
    fresh deployment at a fixed offered rate of half that for ``--latency-seconds``: produce ->
    verdict latency (the verdict's Kafka timestamp minus the flow's ``produced_at``) p50/p95/p99.
 4. the same with two workers.
+5. **host flood** (#18): one worker on a backlog of ``--host-flood-flows`` flows from 16 sources
+   (the usual traffic), then another on as many flows each from a different source (a
+   spoofed-source flood), both over 600 s of flow time with ``STREAM_IDS_HOST_TTL_S=60``:
+   throughput and worker RSS growth of each, and the flood's throughput as a share of the usual
+   (``bench/host_flood.py``, which also times a restart after SIGKILL, has the details).
 
 Prints one rich table, writes ``--json`` and a PNG beside it (latency CDF, throughput bars).
 """
@@ -688,6 +693,41 @@ def extra_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 # -- report ---------------------------------------------------------------------------------------
+def host_flood(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
+    """Usual traffic against one flow per source, in this run (bench/host_flood.py's runs)."""
+    import host_flood as flood  # bench/ beside this script (it imports this module)
+
+    options = argparse.Namespace(
+        bootstrap=bootstrap,
+        flows=args.host_flood_flows,
+        ttl=60.0,
+        span=600.0,
+        usual_hosts=16,
+        partitions=args.partitions,
+        timeout=args.timeout,
+        profile=None,
+        profile_seconds=0.0,
+        profile_delay=0.0,
+        no_restart=True,
+        restart_log=None,
+    )
+    start = 1_500_000_000.0
+    out: dict[str, Any] = {"flows": options.flows, "ttl_s": options.ttl}
+    for name, hosts in (("usual", options.usual_hosts), ("flood", None)):
+        log(f"host flood: {name} traffic, {options.flows} flows")
+        frame = flood.flows(options.flows, hosts, options.span, start)
+        out[name] = flood.run_one(name, frame, options, tmp)
+        del frame
+    out["throughput_ratio"] = out["flood"]["flows_per_s"] / out["usual"]["flows_per_s"]
+    log(
+        f"  host flood: usual {out['usual']['flows_per_s']:,.0f} flows/s "
+        f"(RSS +{out['usual']['rss_growth_mb']:.0f} MB), one flow per source "
+        f"{out['flood']['flows_per_s']:,.0f} flows/s (RSS +{out['flood']['rss_growth_mb']:.0f} "
+        f"MB): {out['throughput_ratio']:.1%}"
+    )
+    return out
+
+
 def report(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -738,6 +778,16 @@ def report(results: dict[str, Any]) -> None:
                 ),
                 "",
                 "",
+            )
+    flood = results.get("host_flood")
+    if flood:
+        for name, label in (("usual", "16 sources"), ("flood", "one flow per source")):
+            run = flood[name]
+            table.add_row(
+                f"host flood (#18), {label}, {flood['flows']:,} flows",
+                f"{run['flows_per_s']:,.0f} flows/s, RSS +{run['rss_growth_mb']:.0f} MB",
+                f"{run['flows_per_s'] / passthrough_rate:.1%}",
+                f"flood/usual {flood['throughput_ratio']:.1%}" if name == "flood" else "",
             )
     Console(width=150).print(table)
 
@@ -821,7 +871,16 @@ def main() -> int:
         "--env", nargs="*", default=[], help="KEY=VALUE worker env, e.g. TF_NUM_INTRAOP_THREADS=1"
     )
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["passthrough", "scorer", "latency"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["passthrough", "scorer", "latency", "hostflood"],
+    )
+    parser.add_argument(
+        "--host-flood-flows",
+        type=int,
+        default=200_000,
+        help="flows of each host-flood run (usual traffic, then one flow per source)",
     )
     parser.add_argument(
         "--json",
@@ -917,6 +976,8 @@ def main() -> int:
                         args, bootstrap, tmp, frame, workers, run["throughput"]["flows_per_s"] / 2
                     )
                 results["pipeline"].append(run)
+            if "hostflood" not in args.skip:
+                results["host_flood"] = host_flood(args, bootstrap, tmp)
     finally:
         if broker is not None:
             broker.stop()

@@ -62,6 +62,17 @@ class HostIndex:
         for host in hosts:
             self.hosts.pop(host, None)
 
+    def pop_partitions(self, hosts: Iterable[bytes]) -> list[tuple[bytes, None, int]]:
+        """Forget ``hosts``; returns (host, None, partition) of those indexed: their
+        deletions (a changelog tombstone each, to the host's partition)."""
+        pop = self.hosts.pop
+        out = []
+        for host in hosts:
+            entry = pop(host, None)
+            if entry is not None:
+                out.append((host, None, entry[0]))
+        return out
+
     def advance(self, partitions: np.ndarray, times: np.ndarray) -> None:
         """Move each partition's clock to the newest of ``times`` (flows of a chunk)."""
         partitions = np.asarray(partitions, dtype=np.int64)

@@ -193,6 +193,18 @@ class WorkerMetrics:
             "Hosts in state when the first batch after the last partition assignment was scored.",
             registry=r,
         )
+        self.restored_records = Gauge(
+            f"{PREFIX}_state_restored_records",
+            "Changelog records the last restore read (values and tombstones): compaction keeps "
+            "it near the restored hosts; far more means the changelog is not being compacted.",
+            registry=r,
+        )
+        self.recovery_seconds = Gauge(
+            f"{PREFIX}_state_recovery_seconds",
+            "Seconds from the last partition assignment to the end of Faust's changelog "
+            "recovery (part of the restore seconds).",
+            registry=r,
+        )
 
     def count_consumed(self, n: int = 1) -> None:
         self.flows_consumed.inc(n)
@@ -226,9 +238,13 @@ class WorkerMetrics:
         if evicted:
             self.hosts_evicted.inc(evicted)
 
-    def set_restore(self, seconds: float, hosts: int) -> None:
+    def set_restore(
+        self, seconds: float, hosts: int, records: int = 0, recovery_seconds: float | None = None
+    ) -> None:
         self.restore_seconds.set(seconds)
         self.restored_hosts.set(hosts)
+        self.restored_records.set(records)
+        self.recovery_seconds.set(math.nan if recovery_seconds is None else recovery_seconds)
 
     def count_dead_letter(self, reason: str, n: int = 1) -> None:
         self.dead_letters.labels(reason=reason).inc(n)

@@ -213,7 +213,11 @@ def build_batch_windows(
     at = np.empty(n, dtype=np.int64)  # each flow's row in the sequence
     begins = np.empty(n, dtype=np.int64)  # where its host's segment starts
     size = 0
+    fresh: list[int] = []  # flows of hosts without state and no other flow in the batch
     for host, indices in groups.items():
+        if len(indices) == 1 and need > 0 and host != HOSTLESS_KEY and not histories.get(host):
+            fresh.append(indices[0])
+            continue
         rows = transformed[indices]
         if host == HOSTLESS_KEY or need == 0:
             # each flow alone: padding plus itself
@@ -262,6 +266,25 @@ def build_batch_windows(
             partition,
             np.ascontiguousarray(all_times[len(all_times) - keep :]),
         )
+    if fresh:
+        # A new host's only flow (a spoofed-source flood: nearly every flow): its window is
+        # itself, its state that one flow; done in bulk, not ~20 us of numpy per host (the
+        # scoring thread holds the GIL the event loop needs meanwhile)
+        take = np.asarray(fresh, dtype=np.int64)
+        fresh_rows = np.ascontiguousarray(transformed[take])
+        fresh_positions = np.ascontiguousarray(where[take].astype(np.int64))
+        fresh_times = np.ascontiguousarray(stamps[take])
+        pieces.append(fresh_rows)
+        time_pieces.append(fresh_times)
+        at[take] = begins[take] = np.arange(size, size + len(take))
+        size += len(take)
+        for j, (index, partition) in enumerate(zip(fresh, parts[take].tolist(), strict=True)):
+            updated[hosts[index]] = HostHistory(
+                fresh_rows[j : j + 1],
+                fresh_positions[j : j + 1],
+                partition,
+                fresh_times[j : j + 1],
+            )
     if n == 0:
         return BatchWindows(
             np.zeros((0, window, features), np.float32), np.zeros(0, np.int32), updated, 0
@@ -291,18 +314,67 @@ def session_starts(times: np.ndarray, ttl: float) -> np.ndarray:
 
 
 # The changelog is compacted (Faust's default for a table: ``cleanup.policy=compact``); these
-# make compaction actually run while the worker lives, so a restart reads about one record per
-# live host, not every state ever written: Kafka only compacts closed segments (the default
-# segment.ms is 7 days), and tombstones of expired hosts (docs/reliability.md) go after
-# ``delete.retention.ms``. Applied when the topic is created; an existing changelog keeps its
-# settings (docs/operations.md: kafka-configs --alter).
+# make compaction keep up while the worker lives, so a restart reads about one record per live
+# host, not every state ever written: Kafka compacts closed segments only (the default
+# segment.ms is 7 days), so the active segment, at most ``segment.ms`` of writes (a flood:
+# ~2 records per new source), is read whole by a restart; tombstones of dropped hosts go
+# ``delete.retention.ms`` after the cleaner reached them. A short retention is safe here: a
+# restore that misses a tombstone keeps an idle host's state, which its next flow's TTL gap
+# ignores and the next sweep drops again. (60 s / 60 s left ~110k records for ~6k live hosts
+# in a 60,000-source flood, docs/reliability.md.) Applied when the topic is created; an
+# existing changelog keeps its settings (docs/operations.md: kafka-configs --alter).
 CHANGELOG_CONFIG = {
-    "segment.ms": "60000",
+    "segment.ms": "10000",
     "segment.bytes": str(64 << 20),
     "min.cleanable.dirty.ratio": "0.1",
-    "delete.retention.ms": "60000",
+    "delete.retention.ms": "1000",
     "min.compaction.lag.ms": "0",
 }
+
+
+def table_store(table: Any) -> Any:
+    """The dict behind a Faust table with the in-memory store (``table.data.data``): reads
+    and writes there skip Faust's per-key Python (a missed ``table.get`` costs ~8.5 us; see
+    :class:`stream_ids.agents.scoring.StateWriter`). Anything else (another store, a plain
+    dict in tests): the table itself."""
+    inner = getattr(getattr(table, "data", None), "data", None)
+    return inner if isinstance(inner, dict) else table
+
+
+class RestoreCounter:
+    """Counts the changelog records Faust's recovery applies to a table since :meth:`reset`
+    (a partition assignment), and when the recovery ended: what a restore cost, which the
+    restored host count alone does not tell (overwritten states and tombstones that compaction
+    has not removed yet are read too). Only active partitions count: a standby replica reads
+    its changelog partitions all the time."""
+
+    def __init__(self, table: Any, clock: Any = None) -> None:
+        import time
+
+        self.clock = clock or time.monotonic
+        self.records = 0
+        self.recovered_at: float | None = None
+        self._apply = table.apply_changelog_batch
+        self._table = table
+        # Faust's recovery calls table.apply_changelog_batch(buffer): counted on the way
+        table.apply_changelog_batch = self._counting
+
+    def _counting(self, batch: Any) -> None:
+        recovery = getattr(getattr(self._table.app, "tables", None), "recovery", None)
+        active = getattr(recovery, "active_tps", None)
+        if active is None:
+            self.records += len(batch)
+        else:
+            self.records += sum(1 for event in batch if event.message.tp in active)
+        self._apply(batch)
+
+    def reset(self) -> None:
+        self.records = 0
+        self.recovered_at = None
+
+    def recovered(self, *_args: Any, **_kwargs: Any) -> None:
+        """Faust's recovery completed (connected to ``app.on_rebalance_complete``)."""
+        self.recovered_at = self.clock()
 
 
 def host_window_table(app: Any, name: str = "host-windows", partitions: int | None = None) -> Any:

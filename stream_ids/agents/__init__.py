@@ -24,7 +24,7 @@ from stream_ids.app import create_app, worker_name
 from stream_ids.calibration import CalibrationWatch
 from stream_ids.rolling import RollingStats
 from stream_ids.settings import Settings
-from stream_ids.tables import host_window_table
+from stream_ids.tables import RestoreCounter, host_window_table
 from stream_ids.topics import Topics, declare_topics
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ def build_worker(
         ack_filled([done_message(flows_topic, partition, offset) for offset in range(start, end)])
 
     recovery_watch = RecoveryWatch(app)
+    restore_counter = RestoreCounter(table)
+    app.on_rebalance_complete.connect(restore_counter.recovered)
     batch_scorer = BatchScorer(
         model,
         table,
@@ -100,6 +102,7 @@ def build_worker(
         lookup_committed=lookup_committed,
         host_ttl_s=settings.host_ttl_s,
         max_hosts=settings.max_hosts,
+        restore_counter=restore_counter,
     )
 
     def reset_offset_guard(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -67,6 +67,7 @@ from stream_ids.tables import (
     source_position,
     source_positions,
     state_summary,
+    table_store,
 )
 from stream_ids.topics import Topics
 
@@ -147,6 +148,7 @@ class BatchScorer:
         lookup_committed: Callable[[set[int]], Awaitable[dict[int, int]]] | None = None,
         host_ttl_s: float | None = None,
         max_hosts: int | None = None,
+        restore_counter: Any = None,
     ) -> None:
         self.model = model
         if split and getattr(model, "split", None) is None and hasattr(model, "enable_split"):
@@ -159,6 +161,7 @@ class BatchScorer:
             # loop and the executor (GIL) for ~0.5 s here, which showed up as latency tails.
             gc.freeze()
         self.table = table
+        self.state = StateWriter(table)
         self.topics = topics
         self.stats = stats
         self.metrics = metrics
@@ -212,6 +215,8 @@ class BatchScorer:
         self.hosts_evicted = 0
         self.assigned_at: float | None = time.monotonic()  # until the first batch is written
         self.restore: tuple[float, int] | None = None  # (seconds, hosts) at the last one
+        # changelog records read by the last restore, and when it ended (tables.RestoreCounter)
+        self.restore_counter = restore_counter
 
     # -- validation ----------------------------------------------------------------------------
     def split(self, events: list[Any]) -> tuple[Parsed, list[tuple[bytes | None, dict[str, Any]]]]:
@@ -455,7 +460,7 @@ class BatchScorer:
     async def complete_tail(self, tail: Tail) -> None:
         for running in tail.running:
             await self.publish(*(await self.finish_scoring(running)))
-        self.write_state()  # only the tail's states: nothing later has finished scoring
+        await self.write_state()  # only the tail's states: nothing later has finished scoring
         self.ack_tail(tail)
 
     def ack_tail(self, tail: Tail) -> None:
@@ -563,13 +568,13 @@ class BatchScorer:
                     if tail is not None and tail_left == 0:
                         # the previous batch is complete: its states, its acks (this batch's
                         # chunks are still scoring: their states are not collected yet)
-                        self.write_state()
+                        await self.write_state()
                         self.ack_tail(tail)
                         tail = None
             if tail is not None:  # too few chunks of this batch: finish the previous one alone
                 for _ in range(tail_left):
                     await self.publish(*(await self.finish_scoring(inflight.popleft())))
-                self.write_state()
+                await self.write_state()
                 self.ack_tail(tail)
                 tail = None
             if inflight and overlap:
@@ -580,58 +585,73 @@ class BatchScorer:
             for running in inflight:  # queued chunks need not run (the caller drops state)
                 running.future.cancel()
             raise
-        self.write_state()
+        await self.write_state()
         return None
 
-    def write_state(self) -> None:
+    async def write_state(self) -> None:
         """One table (changelog) write per host per batch, not per chunk.
 
         A busy host's state holds up to MAX_KEPT encodings; rewritten for each ~2,048-flow
         chunk it made lz4 compression of the changelog 22% of the event loop (py-spy).
-        Written before the batch's events are released for acking, as before.
+        Written before the batch's events are released for acking, as before; the states and
+        the tombstones of dropped hosts go out as whole record batches (:class:`StateWriter`).
         """
         if self.assigned_at is not None:
             self.index_restored_hosts()
         touch = self.hosts.touch
+        tag = self.state_tag
+        records: list[tuple[bytes, bytes | None, int]] = []
         for key, history in self.pending_state.items():
-            self.table[key] = encode_history(history, self.state_tag)
+            records.append((key, encode_history(history, tag), history.partition))
             touch(key, history.partition, history.newest_time(), int(history.positions[-1]))
         self.pending_state.clear()
-        self.bound_state()
+        records.extend(self.bound_state())
+        await self.state.write(records)
 
     def index_restored_hosts(self) -> None:
         """After a (re)assignment: index the hosts the table holds (restored from the
         changelog), once, at the first batch boundary; records how long the restore took."""
         started, self.assigned_at = self.assigned_at, None
         self.hosts.clear()
-        data = getattr(self.table, "data", self.table)
-        for key, raw in list(data.items()):
+        for key, raw in list(self.state.store.items()):
             summary = state_summary(raw, self.state_tag)
             if summary is not None:
                 self.hosts.touch(key, *summary)
         seconds = time.monotonic() - started if started is not None else 0.0
         self.restore = (seconds, len(self.hosts))
+        counter = self.restore_counter
+        records = int(counter.records) if counter is not None else 0
+        recovered = None
+        if counter is not None and counter.recovered_at is not None and started is not None:
+            recovered = max(0.0, counter.recovered_at - started)
         log.info(
-            "%d hosts in state at the first batch, %.1f s after the assignment",
+            "%d hosts in state at the first batch, %.1f s after the assignment (changelog "
+            "recovery: %d records, %s s)",
             len(self.hosts),
             seconds,
+            records,
+            "?" if recovered is None else f"{recovered:.1f}",
         )
         if self.metrics is not None:
-            self.metrics.set_restore(seconds, len(self.hosts))
+            self.metrics.set_restore(seconds, len(self.hosts), records, recovered)
 
     def reset_hosts(self) -> None:
         """Partitions were (re)assigned: the index is rebuilt at the next batch boundary."""
         self.assigned_at = time.monotonic()
         self.partitions_seen.clear()
+        if self.restore_counter is not None:
+            self.restore_counter.reset()
 
-    def bound_state(self) -> None:
+    def bound_state(self) -> list[tuple[bytes, None, int]]:
         """At a batch boundary: expire idle hosts (a sweep when due) and keep the budget.
 
         Only hosts of partitions this worker scored since its last assignment are dropped;
-        each drop deletes the table key, which writes a changelog tombstone.
+        returns their deletions (key, None, partition) for :meth:`StateWriter.write`, which
+        removes the keys and writes changelog tombstones.
         """
         expired: list[bytes] = []
         evicted: list[bytes] = []
+        drops: list[tuple[bytes, None, int]] = []
         if self.host_ttl_s is not None and self.hosts.sweep_due(self.host_ttl_s):
             offsets = self.committed_offsets() if self.committed_offsets is not None else {}
             committed = {
@@ -640,10 +660,10 @@ class BatchScorer:
                 if partition in self.partitions_seen
             }
             expired = self.hosts.expired(self.host_ttl_s, committed)
-            self.drop_hosts(expired)
+            drops.extend(self.hosts.pop_partitions(expired))
         if self.max_hosts is not None and len(self.hosts) > self.max_hosts:
             evicted = self.hosts.over_budget(self.max_hosts, self.partitions_seen)
-            self.drop_hosts(evicted)
+            drops.extend(self.hosts.pop_partitions(evicted))
         self.hosts_expired += len(expired)
         self.hosts_evicted += len(evicted)
         if expired or evicted:
@@ -656,12 +676,7 @@ class BatchScorer:
         if self.metrics is not None:
             self.metrics.set_host_state(len(self.hosts), len(expired), len(evicted))
         self.stats.set_host_state(len(self.hosts), len(expired), len(evicted))
-
-    def drop_hosts(self, hosts: list[bytes]) -> None:
-        for key in hosts:
-            if key in self.table:
-                del self.table[key]  # a changelog tombstone: a restore skips the host
-        self.hosts.forget(hosts)
+        return drops
 
     async def validate(self, events: list[Any]) -> Parsed:
         parsed, rejected = self.split(events)
@@ -677,13 +692,14 @@ class BatchScorer:
 
     def start_scoring(self, parsed: Parsed) -> Running:
         histories = {}
+        store = self.state.store
         for key in set(parsed.keys):
             if key != HOSTLESS_KEY:
                 pending = self.pending_state.get(key)
                 if pending is not None:  # written by an earlier chunk of this batch
                     histories[key] = pending
                     continue
-                raw = self.table.get(key)
+                raw = store.get(key)
                 if raw:
                     histories[key] = decode_history(raw, self.n_features, self.state_tag)
         committed = self.committed_offsets() if self.committed_offsets is not None else None
@@ -869,14 +885,24 @@ class BatchPublisher:
             if records:
                 await self.send(topic, records)
 
-    async def send(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    async def send(
+        self,
+        topic: str,
+        records: list[tuple[bytes, bytes]] | list[tuple[bytes, bytes | None]],
+        partitions: list[int] | None = None,
+    ) -> None:
+        """Append ``records`` to one record batch per partition and hand those over; each
+        record goes to its ``partitions`` entry when given and >= 0, else to the producer's
+        partitioner's choice for its key."""
         await self.producer.client._wait_on_metadata(topic)
-        partitions: dict[bytes, int] = {}
+        by_key: dict[bytes, int] = {}
         builders: dict[int, Any] = {}
-        for key, value in records:
-            partition = partitions.get(key)
-            if partition is None:
-                partition = partitions[key] = self.partition(topic, key)
+        for index, (key, value) in enumerate(records):
+            partition = partitions[index] if partitions is not None else -1
+            if partition < 0:
+                partition = by_key.get(key, -1)
+                if partition < 0:
+                    partition = by_key[key] = self.partition(topic, key)
             builder = builders.get(partition)
             if builder is None:
                 builder = builders[partition] = self.producer.create_batch()
@@ -889,3 +915,72 @@ class BatchPublisher:
                 builder.append(timestamp=None, key=key, value=value)
         for partition, builder in builders.items():
             self.pending.append(await self.producer.send_batch(builder, topic, partition=partition))
+
+
+class StateWriter:
+    """Host states (and deletions) into the host-window table and its changelog, in batches.
+
+    Faust's ``table[key] = value`` sends one changelog record through ``Topic.send_soon`` (a
+    ``FutureMessage``, the producer's buffer, a pure-Python murmur2, a callback), and a missed
+    ``table.get`` raises and catches a ``KeyError`` (8.5 us): fine for a few busy hosts per
+    batch, the largest cost of a spoofed-source flood, where every flow is a new host that
+    costs a state record and later a tombstone. With Faust's in-memory store the values go
+    straight into the store's dict and the changelog records are appended to one aiokafka
+    record batch per partition (:class:`BatchPublisher`), each to its host's ``flows``
+    partition: changelog partition *p* is what the owner of ``flows`` partition *p* restores
+    (:mod:`stream_ids.tables`; unknown partition: the producer's partitioner, as Faust's
+    ``use_partitioner``). Delivery is Faust's: its commit flushes the producer (aiokafka's
+    flush covers these batches) before it commits offsets; a failed batch raises at the next
+    write, so the agent crashes instead of losing state. Faust's own path stays where this
+    cannot apply: another store, transactions (exactly-once: the changelog records belong in
+    the transaction), test doubles (a plain dict).
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.store: Any = table_store(table)
+        self._publisher: BatchPublisher | bool | None = None if self.store is not table else False
+        self.topic = ""
+
+    def publisher(self) -> BatchPublisher | None:
+        if self._publisher is None:
+            try:
+                app = self.table.app
+                if app.in_transaction:
+                    self._publisher = False
+                    return None
+                producer = app.producer._producer
+            except AttributeError:
+                self._publisher = False
+                return None
+            if producer is None or not hasattr(producer, "create_batch"):
+                return None  # not started yet: Faust's path, ask again next time
+            self.topic = self.table.changelog_topic.get_topic_name()
+            self._publisher = BatchPublisher(producer)
+        return self._publisher if isinstance(self._publisher, BatchPublisher) else None
+
+    async def write(self, records: list[tuple[bytes, bytes | None, int]]) -> None:
+        """Set (value) or delete (None) each key, with its changelog record, in order."""
+        if not records:
+            return
+        publisher = self.publisher()
+        table = self.table
+        if publisher is None:
+            for key, value, _partition in records:
+                if value is not None:
+                    table[key] = value
+                elif key in table:
+                    del table[key]  # a changelog tombstone: a restore skips the host
+            return
+        store = self.store
+        out: list[tuple[bytes, bytes | None]] = []
+        partitions: list[int] = []
+        for key, value, partition in records:
+            if value is not None:
+                store[key] = value
+            elif store.pop(key, None) is None:
+                continue  # not in the table: no tombstone needed
+            out.append((key, value))
+            partitions.append(partition)
+        await publisher.publish([])  # the previous write's batches acknowledged (or raise)
+        await publisher.send(self.topic, out, partitions)

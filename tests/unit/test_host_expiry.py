@@ -194,3 +194,147 @@ def test_worker_and_offline_default_ttl_agree() -> None:
     from stream_ids.settings import Settings
 
     assert Settings().host_ttl_s == DEFAULT_HOST_TTL_S
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes | None]] = []
+
+    def append(self, timestamp, key, value):
+        self.records.append((key, value))
+        return object()  # not full
+
+
+class _Producer:
+    """The aiokafka producer calls StateWriter makes: record batches per partition."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = []
+
+        async def wait_on_metadata(_topic: str) -> None:
+            return None
+
+        self.client = type("Client", (), {"_wait_on_metadata": staticmethod(wait_on_metadata)})
+
+    def create_batch(self) -> _Builder:
+        return _Builder()
+
+    async def send_batch(self, builder: _Builder, topic: str, partition: int):
+        self.batches.append((topic, partition, builder.records))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def _partition(self, topic, partition, key, value, serialized_key, serialized_value):
+        return 7  # "murmur2" of every key, for a state whose partition is unknown
+
+
+class _FaustLikeTable(dict):
+    """What StateWriter reads of a Faust in-memory table: ``data.data`` (the store's dict),
+    ``app`` (transactions, producer) and ``changelog_topic``; ``table[key] = v`` and ``del``
+    (Faust's per-key path, with its changelog record) are recorded."""
+
+    def __init__(self, producer: _Producer | None, in_transaction: bool = False) -> None:
+        super().__init__()
+        self.data = type("Store", (), {})()
+        self.data.data = {}
+        self.faust_path: list[tuple[bytes, bytes | None]] = []
+        self.app = type("App", (), {})()
+        self.app.in_transaction = in_transaction
+        self.app.producer = type("ThreadedProducer", (), {})()
+        self.app.producer._producer = producer
+        self.changelog_topic = type("Topic", (), {"get_topic_name": lambda _self: "c"})()
+
+    def __setitem__(self, key, value) -> None:
+        self.faust_path.append((key, value))
+        self.data.data[key] = value
+
+    def __delitem__(self, key) -> None:
+        self.faust_path.append((key, None))
+        del self.data.data[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self.data.data
+
+
+def test_state_writer_sends_states_and_tombstones_as_record_batches_per_partition() -> None:
+    from stream_ids.agents.scoring import StateWriter
+
+    producer = _Producer()
+    table = _FaustLikeTable(producer)
+    writer = StateWriter(table)
+    records = [(b"a", b"1", 0), (b"b", b"2", 3), (b"c", b"3", -1), (b"a", b"4", 0)]
+    asyncio.run(writer.write(records))
+    assert table.data.data == {b"a": b"4", b"b": b"2", b"c": b"3"}
+    assert table.faust_path == []  # nothing through Faust's per-key send
+    sent = {partition: recs for _topic, partition, recs in producer.batches}
+    assert sent == {0: [(b"a", b"1"), (b"a", b"4")], 3: [(b"b", b"2")], 7: [(b"c", b"3")]}
+    assert {topic for topic, _p, _r in producer.batches} == {"c"}
+    # deletions: a tombstone for a key in the table only, in order after the states
+    producer.batches.clear()
+    asyncio.run(writer.write([(b"d", b"5", 1), (b"a", None, 0), (b"zz", None, 0)]))
+    assert table.data.data == {b"b": b"2", b"c": b"3", b"d": b"5"}
+    assert sorted((p, r) for _t, p, r in producer.batches) == [
+        (0, [(b"a", None)]),
+        (1, [(b"d", b"5")]),
+    ]
+
+
+@pytest.mark.parametrize("in_transaction", [True, False])
+def test_state_writer_keeps_fausts_path_under_transactions_or_without_a_producer(
+    in_transaction,
+) -> None:
+    from stream_ids.agents.scoring import StateWriter
+
+    producer = _Producer() if in_transaction else None  # not started yet: Faust's path
+    table = _FaustLikeTable(producer, in_transaction=in_transaction)
+    asyncio.run(StateWriter(table).write([(b"a", b"1", 0), (b"a", None, 0), (b"b", b"2", 0)]))
+    assert table.faust_path == [(b"a", b"1"), (b"a", None), (b"b", b"2")]
+    assert producer is None or producer.batches == []
+
+
+def test_flood_through_the_scorer_writes_one_state_and_one_tombstone_per_source() -> None:
+    producer = _Producer()
+    table = _FaustLikeTable(producer)
+    scorer, _table, topics, _metrics = _flood_scorer(host_ttl_s=20.0)
+    scorer.table = table
+    from stream_ids.agents.scoring import StateWriter
+
+    scorer.state = StateWriter(table)
+    _flood(scorer, 2000, per_batch=100, seconds_per_flow=0.1)
+    assert len(topics.verdicts.sent) == 2000
+    records = [r for _t, _p, recs in producer.batches for r in recs]
+    states = [k for k, v in records if v is not None]
+    tombstones = [k for k, v in records if v is None]
+    assert len(states) == 2000 and len(set(states)) == 2000
+    assert len(tombstones) == scorer.hosts_expired > 0
+    assert set(table.data.data) == set(states) - set(tombstones)
+    assert len(scorer.hosts) == len(table.data.data)
+    # every record went to the partition its flow came from (event(): partition 0)
+    assert {p for _t, p, _r in producer.batches} == {0}
+
+
+def test_restore_counter_counts_active_changelog_records_since_the_assignment() -> None:
+    from stream_ids.tables import RestoreCounter
+
+    applied: list[int] = []
+
+    class Table:
+        def apply_changelog_batch(self, batch) -> None:
+            applied.append(len(batch))
+
+    table = Table()
+    table.app = type("App", (), {})()
+    table.app.tables = type("Tables", (), {})()
+    table.app.tables.recovery = type("Recovery", (), {"active_tps": {"c0", "c1"}})()
+    counter = RestoreCounter(table, clock=lambda: 12.5)
+
+    def events(*tps: str) -> list:
+        return [type("Event", (), {"message": type("M", (), {"tp": tp})()})() for tp in tps]
+
+    table.apply_changelog_batch(events("c0", "c1", "c1", "standby"))
+    assert counter.records == 3 and applied == [4]  # all applied, the standby one not counted
+    counter.recovered()
+    assert counter.recovered_at == 12.5
+    counter.reset()
+    assert counter.records == 0 and counter.recovered_at is None
