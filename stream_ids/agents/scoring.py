@@ -972,6 +972,9 @@ class StateWriter:
                 elif key in table:
                     del table[key]  # a changelog tombstone: a restore skips the host
             return
+        # the previous write's batches acknowledged first (or raise: the agent crashes before
+        # this batch's states exist anywhere, so none is in the store without its record)
+        await publisher.publish([])
         store = self.store
         out: list[tuple[bytes, bytes | None]] = []
         partitions: list[int] = []
@@ -982,5 +985,4 @@ class StateWriter:
                 continue  # not in the table: no tombstone needed
             out.append((key, value))
             partitions.append(partition)
-        await publisher.publish([])  # the previous write's batches acknowledged (or raise)
         await publisher.send(self.topic, out, partitions)
