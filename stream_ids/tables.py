@@ -322,7 +322,7 @@ def session_starts(times: np.ndarray, ttl: float) -> np.ndarray:
 # is safe here: a restore that misses a tombstone keeps an idle host's state, which its next
 # flow's TTL gap ignores and the next sweep drops again (an evicted host may keep its window:
 # the budget changes scores anyway). Measured in a 600,000-source flood (docs/reliability.md):
-# 5 s segments ~2.1 records per live host restored, 10 s ~2.4; with 60 s segments and 60 s
+# 5 s segments ~2.1-2.3 records per live host restored, 10 s ~2.4; with 60 s segments and 60 s
 # retention a 60,000-source run restored every record written. Applied when the topic is
 # created; an existing changelog keeps its settings (docs/operations.md: kafka-configs --alter).
 CHANGELOG_CONFIG = {
