@@ -122,6 +122,17 @@ class RollingStats:
         self.hosts_in_state: int | None = None
         self.hosts_expired = 0
         self.hosts_evicted = 0
+        # the last restore of the host state (#18): seconds from the partition assignment to
+        # the first batch, hosts and changelog records restored (None until one happened)
+        self.restore_seconds: float | None = None
+        self.restored_hosts: int | None = None
+        self.restored_records: int | None = None
+
+    def set_restore(self, seconds: float, hosts: int, records: int) -> None:
+        """The host state was restored after a (re)assignment."""
+        self.restore_seconds = float(seconds)
+        self.restored_hosts = int(hosts)
+        self.restored_records = int(records)
 
     def set_host_state(self, hosts: int, expired: int = 0, evicted: int = 0) -> None:
         """Hosts whose window this worker keeps now, and how many were just dropped."""
@@ -189,7 +200,9 @@ class RollingStats:
         )
         threshold = self.threshold_fields()
         hosts = {"hosts_in_state": self.hosts_in_state, "hosts_expired": self.hosts_expired,
-                 "hosts_evicted": self.hosts_evicted}
+                 "hosts_evicted": self.hosts_evicted, "restore_seconds": self.restore_seconds,
+                 "restored_hosts": self.restored_hosts,
+                 "restored_records": self.restored_records}
         for record in records:
             record.update(threshold)
             record.update(hosts)

@@ -632,6 +632,7 @@ class BatchScorer:
             records,
             "?" if recovered is None else f"{recovered:.1f}",
         )
+        self.stats.set_restore(seconds, len(self.hosts), records)
         if self.metrics is not None:
             self.metrics.set_restore(seconds, len(self.hosts), records, recovered)
 

@@ -35,10 +35,15 @@ def _host_state(records: list[dict[str, Any]]) -> dict[str, Any]:
     (``hosts_in_state`` is ``None`` when no worker reports it: workers older than #18)."""
     kept = [int(r["hosts_in_state"]) for r in records
             if isinstance(r.get("hosts_in_state"), int | float)]
+    restored = [r for r in records if isinstance(r.get("restore_seconds"), int | float)]
     return {
         "hosts_in_state": sum(kept) if kept else None,
         "hosts_expired": sum(int(r.get("hosts_expired") or 0) for r in records),
         "hosts_evicted": sum(int(r.get("hosts_evicted") or 0) for r in records),
+        # the slowest worker's last restore, and what all of them restored
+        "restore_seconds": max(float(r["restore_seconds"]) for r in restored) if restored else None,
+        "restored_hosts": sum(int(r.get("restored_hosts") or 0) for r in restored),
+        "restored_records": sum(int(r.get("restored_records") or 0) for r in restored),
     }
 
 

@@ -110,3 +110,7 @@ class Stats(faust.Record, serializer="json"):
     hosts_in_state: int | None = None
     hosts_expired: int = 0
     hosts_evicted: int = 0
+    # the worker's last host-state restore (None: none since it started)
+    restore_seconds: float | None = None
+    restored_hosts: int | None = None
+    restored_records: int | None = None

@@ -105,23 +105,33 @@ def test_host_state_of_the_workers_and_the_records_that_carry_it() -> None:
     rolling = RollingStats("w1", started_at=NOW - 100)
     rolling.set_host_state(500, expired=40)
     rolling.set_host_state(480, expired=25, evicted=3)
+    assert rolling.snapshot(now=NOW)[-1]["restore_seconds"] is None  # no restore yet
+    rolling.set_restore(12.5, hosts=62_060, records=142_896)
     records = rolling.snapshot(now=NOW)
     assert {(r["hosts_in_state"], r["hosts_expired"], r["hosts_evicted"]) for r in records} == {
         (480, 65, 3)
     }
+    assert {(r["restore_seconds"], r["restored_hosts"], r["restored_records"])
+            for r in records} == {(12.5, 62_060, 142_896)}
+    decoded = Stats.loads(json.dumps(records[-1]).encode(), serializer="json")
+    assert (decoded.restored_hosts, decoded.restored_records) == (62_060, 142_896)
     assert Stats.loads(json.dumps(records[-1]).encode(), serializer="json").hosts_expired == 65
     state = DashboardState(clock=lambda: NOW)
     assert state.snapshot()["rates"]["cumulative"]["hosts_in_state"] is None  # nobody reports
     state.add_stats({**_stats("w1", "cumulative", 1, 0, 1, 0), "hosts_in_state": 480,
                      "hosts_expired": 65, "hosts_evicted": 3})
     state.add_stats({**_stats("w2", "cumulative", 1, 0, 1, 0), "hosts_in_state": 20,
-                     "hosts_expired": 5, "hosts_evicted": 0})
+                     "hosts_expired": 5, "hosts_evicted": 0, "restore_seconds": 3.0,
+                     "restored_hosts": 10, "restored_records": 40})
     state.add_stats(_stats("old", "cumulative", 1, 0, 1, 0))  # a worker from before #18
     cumulative = state.snapshot()["rates"]["cumulative"]
     assert cumulative["hosts_in_state"] == 500
     assert (cumulative["hosts_expired"], cumulative["hosts_evicted"]) == (70, 3)
+    # only w2 restored: its figures, not a sum with workers that never restored
+    assert (cumulative["restore_seconds"], cumulative["restored_hosts"],
+            cumulative["restored_records"]) == (3.0, 10, 40)
     page = (Path(dashboard_static.__file__).parent / "static" / "index.html").read_text()
-    assert 'id="hosts-in-state"' in page
+    assert 'id="hosts-in-state"' in page and 'id="hosts-restored"' in page
     ids = re.findall(r'id="([^"]+)"', page)
     assert len(ids) == len(set(ids)), "element ids of the page must be unique"
 

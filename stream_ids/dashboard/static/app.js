@@ -109,6 +109,9 @@
       : cum.hosts_in_state.toLocaleString());
     setText("hosts-dropped", cum.workers ? (cum.hosts_expired || 0).toLocaleString() + " expired, "
       + (cum.hosts_evicted || 0).toLocaleString() + " evicted" : "");
+    setText("hosts-restored", cum.restore_seconds === null || cum.restore_seconds === undefined ? ""
+      : "restored in " + cum.restore_seconds.toFixed(1) + " s: " + cum.restored_hosts.toLocaleString()
+      + " hosts from " + cum.restored_records.toLocaleString() + " records");
     drawChart(s.series);
 
     fillTable($("alerts").tBodies[0], s.latest_alerts.map((a) => [
