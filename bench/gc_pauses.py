@@ -27,8 +27,8 @@ def main() -> None:
 
     from producers.replay import load_replay_frame
     from stream_ids.datasets import improved_csvs
-    from stream_ids.records import parse_message
     from stream_ids.scorer import Scorer
+    from stream_ids.wire import parse_message
 
     mode = sys.argv[1] if len(sys.argv) > 1 else "nofreeze"
     scorer = Scorer.load()

@@ -28,7 +28,7 @@ import run as bench
 
 from producers.replay import FLUSH_EVERY, load_replay_frame
 from stream_ids.datasets import improved_csvs
-from stream_ids.records import BINARY_FEATURES, parse_columns
+from stream_ids.wire import BINARY_FEATURES, parse_columns
 
 
 def per_flow(function: Any, flows: int, repeat: int = 3) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 
+from stream_ids.faust_fixes.log_noise import install_log_filters
 from stream_ids.settings import Settings
 
 
@@ -51,40 +52,6 @@ def broker_credentials(settings: Settings) -> Any:
 
 def worker_name() -> str:
     return os.environ.get("STREAM_IDS_WORKER_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-
-
-class CommitOverlapFilter(logging.Filter):
-    """Drops mode's "Timer commit is overlapping" warnings.
-
-    The commit timer runs every 0.05 s on purpose (a crash repeats about that much); a commit
-    round trip longer than that only means the next one starts at once. Logged at WARNING
-    several times a second under load, they hid the warnings that need an operator.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            record.msg == "Timer %s is overlapping (interval=%r runtime=%r)"
-            and bool(record.args)
-            and isinstance(record.args, tuple)
-            and record.args[0] == "commit"
-        )
-
-
-class TransientLeaderFilter(logging.Filter):
-    """Drops aiokafka's "Failed fetch offsets from N: [Error 6] NotLeaderForPartitionError".
-
-    A topic Faust has just created (the host-window changelog at a first start) has no
-    partition leaders for a moment; aiokafka logs this at ERROR and retries after its backoff,
-    and the next request succeeds. Other offset-fetch failures still show.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            record.msg == "Failed fetch offsets from %s: %s"
-            and isinstance(record.args, tuple)
-            and len(record.args) == 2
-            and type(record.args[1]).__name__ == "NotLeaderForPartitionError"
-        )
 
 
 def create_app(settings: Settings, **overrides: Any) -> faust.App:
@@ -124,12 +91,7 @@ def create_app(settings: Settings, **overrides: Any) -> faust.App:
         "broker_heartbeat_interval": 3.0,
     }
     config.update(overrides)
-    timers_log = logging.getLogger("mode.timers")
-    if not any(isinstance(f, CommitOverlapFilter) for f in timers_log.filters):
-        timers_log.addFilter(CommitOverlapFilter())
-    fetcher_log = logging.getLogger("aiokafka.consumer.fetcher")
-    if not any(isinstance(f, TransientLeaderFilter) for f in fetcher_log.filters):
-        fetcher_log.addFilter(TransientLeaderFilter())
+    install_log_filters()  # two messages of Faust's stack that are noise here
     Path(config["datadir"]).mkdir(parents=True, exist_ok=True)
     return faust.App(settings.app_id, autodiscover=False, **config)
 

@@ -23,7 +23,6 @@ from stream_ids.artifacts import (
     model_sha256,
     verified_manifest,
 )
-from stream_ids.artifacts import sha256_file as sha256_file  # re-exported: model.generalization
 from stream_ids.calibration import Calibration, applicable
 from stream_ids.errors import ArtifactError
 from stream_ids.sequences import DEFAULT_HOST_TTL_S, make_windows

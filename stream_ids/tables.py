@@ -48,9 +48,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-# Flows without a source host (79-column layout) are keyed by this synthetic host; each is its
-# own host (padding plus itself), as offline scoring does with a missing src_ip.
-HOSTLESS = "unknown"
+from stream_ids.wire import HOSTLESS
+
+# Flows without a source host are keyed by this synthetic host (stream_ids.wire.HOSTLESS);
+# each is its own host (padding plus itself).
 HOSTLESS_KEY = HOSTLESS.encode()
 
 # A source position: the message offset shifted left, plus the flow's index in its message
@@ -332,15 +333,6 @@ CHANGELOG_CONFIG = {
     "delete.retention.ms": "1000",
     "min.compaction.lag.ms": "0",
 }
-
-
-def table_store(table: Any) -> Any:
-    """The dict behind a Faust table with the in-memory store (``table.data.data``): reads
-    and writes there skip Faust's per-key Python (a missed ``table.get`` costs ~8.5 us; see
-    :class:`stream_ids.agents.scoring.StateWriter`). Anything else (another store, a plain
-    dict in tests): the table itself."""
-    inner = getattr(getattr(table, "data", None), "data", None)
-    return inner if isinstance(inner, dict) else table
 
 
 class RestoreCounter:

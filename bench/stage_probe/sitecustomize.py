@@ -6,8 +6,9 @@ Put this folder first on the worker's ``PYTHONPATH`` and Python imports it at st
         STREAM_IDS_PROBE_OUT=/tmp/probe.json
     python bench/stage_probe_summary.py /tmp/probe.json
 
-It wraps ``BatchScorer``'s stages and records (stage, start, end, flows) for each call: the
-scoring thread's ``compute``, and on the event loop ``process`` (a batch), ``validate``,
+It wraps the worker's steps and records (stage, start, end, flows) for each call: the
+scoring thread's ``ScoringPipeline.compute``, and on the event loop ``BatchScorer``'s
+``process`` (a batch), ``validate``,
 ``start_scoring``, ``publish`` and ``write_state``; the list is written as JSON when the
 worker exits (``STREAM_IDS_PROBE_OUT``, default ``/tmp/stream-ids-probe-<pid>.json``).
 """
@@ -21,14 +22,15 @@ from typing import Any
 
 import orjson
 
-from stream_ids.agents import scoring
+from stream_ids.worker.batch import BatchScorer
+from stream_ids.worker.score import ScoringPipeline
 
 RECORDS: list[tuple[str, float, float, int]] = []
 _clock = time.perf_counter
 
 
-def _timed(name: str, size: Any, asynchronous: bool) -> None:
-    original = getattr(scoring.BatchScorer, name)
+def _timed(name: str, size: Any, asynchronous: bool, owner: type = BatchScorer) -> None:
+    original = getattr(owner, name)
 
     if asynchronous:
 
@@ -46,15 +48,15 @@ def _timed(name: str, size: Any, asynchronous: bool) -> None:
             RECORDS.append((name, started, _clock(), size(args, result)))
             return result
 
-    setattr(scoring.BatchScorer, name, wrapper)
+    setattr(owner, name, wrapper)
 
 
-_timed("compute", lambda args, _result: len(args[0].keys), asynchronous=False)
+_timed("compute", lambda args, _result: len(args[0].valid.keys), False, ScoringPipeline)
 _timed("process", lambda args, _result: len(args[0]), asynchronous=True)
-_timed("validate", lambda _args, result: len(result.flows), asynchronous=True)
-_timed("start_scoring", lambda args, _result: len(args[0].keys), asynchronous=False)
-_timed("publish", lambda args, _result: len(args[1]), asynchronous=True)
-_timed("write_state", lambda _args, _result: 0, asynchronous=False)
+_timed("validate", lambda _args, result: 0 if result is None else len(result.valid.flows), True)
+_timed("start_scoring", lambda args, _result: len(args[0].valid.keys), asynchronous=False)
+_timed("publish", lambda args, _result: len(args[0].keys), asynchronous=True)
+_timed("write_state", lambda _args, _result: 0, asynchronous=True)
 
 
 @atexit.register

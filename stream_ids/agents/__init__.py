@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from faust.types import TP
-from faust.types.tuples import ConsumerMessage
 
 from stream_ids.agents.calibration import register_calibration_watch
-from stream_ids.agents.continuity import CHECK_S, HoleReader
-from stream_ids.agents.recovery import RecoveryWatch
-from stream_ids.agents.scoring import BatchScorer
 from stream_ids.app import create_app, worker_name
 from stream_ids.calibration import CalibrationWatch
+from stream_ids.faust_fixes import (
+    CHECK_S,
+    FilledEvent,
+    HoleReader,
+    RecoveryWatch,
+    check_internals,
+    committed_offsets_of,
+    done_message,
+    lowest_acked_of,
+    read_offsets_of,
+)
 from stream_ids.rolling import RollingStats
 from stream_ids.settings import Settings
 from stream_ids.tables import RestoreCounter, host_window_table
 from stream_ids.topics import Topics, declare_topics
+from stream_ids.worker.batch import BatchScorer
+from stream_ids.worker.protocols import ScoringModel
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +51,12 @@ class WorkerParts:
 
 
 def build_worker(
-    settings: Settings, model: Any, metrics: Any = None, **app_overrides: Any
+    settings: Settings, model: ScoringModel, metrics: Any = None, **app_overrides: Any
 ) -> WorkerParts:
     """A Faust app with the scoring agent and statistics timer, scoring with ``model``."""
     from stream_ids.agents.stats import register_stats_timer
 
+    check_internals()  # the Faust internals the fixes read: fail now, not silently later
     app = create_app(settings, **app_overrides)
     topics = declare_topics(app, settings)
     table = host_window_table(app, partitions=settings.topic_partitions)
@@ -83,7 +91,7 @@ def build_worker(
             app.consumer.ack(message)
 
     def ack_offsets(partition: int, start: int, end: int) -> None:
-        # offsets done before (see BatchScorer.unblock_commits): acked as bare messages
+        # offsets done before (see HoleFiller.unblock_commits): acked as bare messages
         ack_filled([done_message(flows_topic, partition, offset) for offset in range(start, end)])
 
     recovery_watch = RecoveryWatch(app)
@@ -110,7 +118,7 @@ def build_worker(
         # new start offsets are asked for now, before the first batch arrives (asking from the
         # first batch held it ~1 s: the latency tail of a fresh worker, docs/performance.md)
         recovery_watch.start()  # runs from the first assignment on, recoveries included
-        batch_scorer.reset_hosts()  # host state indexed again (restored hosts) at next batch
+        batch_scorer.host_state.reassigned()  # restored hosts indexed again at the next batch
         guard = batch_scorer.guard
         if guard is not None:
             guard.reset()
@@ -134,7 +142,7 @@ def build_worker(
 
     app.on_before_shutdown.connect(stop_recovery_watch)
 
-    read_offsets = private_offsets_of(app, flows_topic, "_read_offset")
+    read_offsets = read_offsets_of(app, flows_topic)
     lowest_acked = lowest_acked_of(app, flows_topic)
 
     @app.timer(interval=CHECK_S)
@@ -159,85 +167,3 @@ def build_worker(
     return WorkerParts(
         app, topics, table, batch_scorer, stats, agent, timer, recovery_watch, calibration_watch
     )
-
-
-def committed_offsets_of(app: Any, topic: str) -> Callable[[], dict[int, int]]:
-    """A snapshot function: partition -> committed offset of ``topic`` in this worker.
-
-    Faust keeps the offsets it committed (and read at assignment) only in its consumer's
-    private ``_committed_offset`` (TP -> next offset to deliver); there is no public accessor.
-    Unknown partitions are left out: the host state then keeps a fixed reserve of rows
-    (:data:`stream_ids.tables.RESERVE`).
-    """
-    return private_offsets_of(app, topic, "_committed_offset")
-
-
-def private_offsets_of(app: Any, topic: str, attribute: str) -> Callable[[], dict[int, int]]:
-    """partition -> offset from one of Faust's consumer's private TP -> offset maps.
-
-    ``_committed_offset`` (next offset to deliver after a restart) and ``_read_offset`` (the
-    last offset its fetch loop handed on) have no public accessor in faust-streaming 0.15.
-    """
-
-    def snapshot() -> dict[int, int]:
-        consumer = getattr(app, "_consumer", None)
-        offsets = getattr(consumer, attribute, None) or {}
-        return {
-            tp.partition: int(offset)
-            for tp, offset in list(offsets.items())
-            if tp.topic == topic and offset is not None
-        }
-
-    return snapshot
-
-
-def lowest_acked_of(app: Any, topic: str) -> Callable[[], dict[int, int]]:
-    """A snapshot function: partition -> lowest offset Faust holds acked but not committed.
-
-    From the consumer's private ``_acked`` (TP -> list of acked offsets, unsorted between
-    commits); no public accessor in faust-streaming 0.15.
-    """
-
-    def snapshot() -> dict[int, int]:
-        consumer = getattr(app, "_consumer", None)
-        acked = getattr(consumer, "_acked", None) or {}
-        return {
-            tp.partition: min(offsets)
-            for tp, offsets in list(acked.items())
-            if tp.topic == topic and offsets
-        }
-
-    return snapshot
-
-
-def done_message(topic: str, partition: int, offset: int) -> ConsumerMessage:
-    """A bare message standing for an offset that was processed before, for Faust's ack."""
-    return ConsumerMessage(
-        topic, partition, offset, 0.0, 0, None, None, None, None, tp=TP(topic, partition)
-    )
-
-
-class FilledEvent:
-    """A record the agent read from Kafka itself (a hole), shaped like a Faust event."""
-
-    filled = True
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-
-    @classmethod
-    def of(cls, record: Any) -> FilledEvent:
-        _kind, timestamp = record.timestamp()
-        message = ConsumerMessage(
-            record.topic(),
-            record.partition(),
-            record.offset(),
-            timestamp / 1000.0,
-            0,
-            record.headers(),
-            record.key(),
-            record.value(),
-            None,
-            tp=TP(record.topic(), record.partition()),
-        )
-        return cls(message)

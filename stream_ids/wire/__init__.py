@@ -74,6 +74,7 @@ from stream_ids.wire.validate import (
     flow_from_object,
     parse_flow_message,
     row_error,
+    row_errors,
 )
 
 __all__ = [
@@ -84,5 +85,5 @@ __all__ = [
     "decode_dead_letter", "decode_key", "decode_number", "decode_record", "element_raw",
     "encode_columns", "encode_dead_letter", "encode_features", "encode_flow", "encode_number",
     "encode_record", "encode_row", "flow_from_object", "flow_object", "parse_columns",
-    "parse_flow_message", "parse_message", "raw_bytes", "row_error", "verdict_object",
+    "parse_flow_message", "parse_message", "raw_bytes", "row_error", "row_errors", "verdict_object",
 ]

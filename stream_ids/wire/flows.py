@@ -19,8 +19,11 @@ import faust
 import orjson
 
 from stream_ids.schema import FEATURE_NAMES
-from stream_ids.tables import HOSTLESS
 from stream_ids.wire.numbers import encode_features
+
+# The source host of flows that have none (79-column layouts): the worker keys them by this
+# synthetic host and scores each as its own host (padding plus itself), as offline scoring does.
+HOSTLESS = "unknown"
 
 SCHEMA_FLOW = 1
 SCHEMA_BATCH = 2

@@ -7,7 +7,7 @@ CICFlowMeter divides by a zero duration; everywhere else they are rejected (``no
 
 The range rules (finite, magnitude, sign) are also batched: :func:`check_rows` flags the rows of
 a feature matrix that break one, :func:`row_error` names the rule (the worker and offline
-scoring dead-letter the same flows).
+scoring dead-letter the same flows); :func:`row_errors` does both in one pass (the worker).
 """
 
 from __future__ import annotations
@@ -157,6 +157,27 @@ def check_rows(matrix: np.ndarray) -> np.ndarray:
     bad |= (np.abs(np.where(finite, matrix, 0.0)) > MAX_ABS_VALUE).any(axis=1)
     bad |= (matrix[:, _NONNEGATIVE_COLUMNS] < 0).any(axis=1)
     return bad
+
+
+def row_errors(matrix: np.ndarray) -> dict[int, InvalidRecordError]:
+    """The rows of an (n, F) feature matrix that break a range rule, in row order, each with
+    the first rule it breaks (the error :func:`row_error` names): one pass over the matrix."""
+    finite = np.isfinite(matrix)
+    non_finite = ~finite & _FINITE_COLUMNS
+    huge = finite & (np.abs(np.where(finite, matrix, 0.0)) > MAX_ABS_VALUE)
+    negative = (matrix < 0) & _NONNEGATIVE_COLUMNS & ~huge
+    broken = non_finite | huge | negative
+    errors: dict[int, InvalidRecordError] = {}
+    for row in np.flatnonzero(broken.any(axis=1)).tolist():
+        column = int(np.argmax(broken[row]))  # FEATURE_NAMES order, as _features checks
+        name, number = FEATURE_NAMES[column], float(matrix[row, column])
+        if non_finite[row, column]:
+            errors[row] = InvalidRecordError("non_finite", f"features.{name}={number}")
+        elif huge[row, column]:
+            errors[row] = InvalidRecordError("out_of_range", f"features.{name}={number:.3g}")
+        else:
+            errors[row] = InvalidRecordError("negative_value", f"features.{name}={number:g}")
+    return errors
 
 
 def row_error(values: tuple[float, ...]) -> InvalidRecordError:

@@ -6,8 +6,8 @@ import pytest
 from confluent_kafka import Producer
 from kafka_helpers import create_topic
 
-from stream_ids.agents import FilledEvent
-from stream_ids.agents.continuity import HoleReader
+from stream_ids.faust_fixes import FilledEvent
+from stream_ids.faust_fixes.offset_holes import HoleReader
 
 pytestmark = pytest.mark.integration
 

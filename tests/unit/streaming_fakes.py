@@ -12,24 +12,46 @@ from stream_ids.schema import FEATURE_NAMES
 
 
 class FakeTransform:
+    """A :class:`stream_ids.worker.protocols.FeatureTransform`: duration/1000, fwd packets, 1."""
+
+    feature_names: tuple[str, ...] = ("flow_duration", "total_fwd_packets")
+
+    def transform_arrays(self, values: np.ndarray, protocol: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+        rows = np.column_stack([values[:, 0] / 1000.0, values[:, 1], np.ones(len(values))])
+        return rows.astype(np.float32)
+
     def transform_many(self, records: Any) -> np.ndarray:
-        if hasattr(records, "to_dict"):
-            records = [{"features": row} for row in records.to_dict("records")]
-        rows = [
-            [r["features"]["flow_duration"] / 1000.0, r["features"]["total_fwd_packets"], 1.0]
-            for r in records
-        ]
-        return np.asarray(rows, dtype=np.float32).reshape(-1, 3)
+        """Schema-1 flow objects -> model inputs (the tests' offline reference)."""
+        values = [[r["features"][name] for name in self.feature_names] for r in records]
+        return self.transform_arrays(np.asarray(values, dtype=np.float64), np.zeros(len(values)))
 
 
 class FakeModel:
+    """A :class:`stream_ids.worker.protocols.ScoringModel` without a split network."""
+
     window = 4
     n_inputs = 3
+    state_width = 3
+    state_tag = b""
     threshold = 0.5
     model_version = "fake-1"
 
     def __init__(self) -> None:
         self.transform = FakeTransform()
+        self.split: Any = None
+
+    def enable_split(self) -> bool:
+        return False  # whole windows of model inputs only
+
+    def warm_up(self) -> None:
+        return None
+
+    def encode(self, transformed: np.ndarray) -> np.ndarray:
+        raise NotImplementedError("no split network")
+
+    def score_encoded(self, encodings: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        raise NotImplementedError("no split network")
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
         # depends on every slot, so ordering/history mistakes change the score

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streaming_fakes import FakeModel, event, fake_topics, flow, message
 
-from stream_ids.agents.scoring import BatchScorer
 from stream_ids.host_expiry import HostIndex
 from stream_ids.observability import WorkerMetrics
 from stream_ids.rolling import RollingStats
@@ -24,6 +23,7 @@ from stream_ids.tables import (
     source_position,
     state_summary,
 )
+from stream_ids.worker.batch import BatchScorer
 
 
 def test_make_windows_starts_afresh_after_a_gap_longer_than_the_ttl() -> None:
@@ -160,11 +160,11 @@ def test_spoofed_source_flood_keeps_host_state_bounded_by_the_ttl() -> None:
     assert sorted(verdicts) == sorted(f"f{i}" for i in range(3000))  # one verdict per flow
     # at most TTL * (1 + sweep fraction) of flow time, plus a batch, stays in state
     assert len(table) <= (20.0 * 1.25) / 0.1 + 50
-    assert len(scorer.hosts) == len(table)
-    assert scorer.hosts_expired == 3000 - len(table)
+    assert len(scorer.host_state.hosts) == len(table)
+    assert scorer.host_state.hosts_expired == 3000 - len(table)
     assert metrics.registry.get_sample_value("stream_ids_hosts_in_state") == len(table)
     assert metrics.registry.get_sample_value("stream_ids_hosts_expired_total") == (
-        scorer.hosts_expired
+        scorer.host_state.hosts_expired
     )
     # the hosts kept are the newest ones
     assert b"10.0.11.183" in table and b"10.0.0.0" not in table  # 2999 is 11 * 256 + 183
@@ -173,7 +173,7 @@ def test_spoofed_source_flood_keeps_host_state_bounded_by_the_ttl() -> None:
 def test_host_budget_evicts_least_recently_seen_and_never_loses_a_flow() -> None:
     scorer, table, topics, metrics = _flood_scorer(max_hosts=100)
     _flood(scorer, 1000, per_batch=40, seconds_per_flow=0.0)
-    assert len(table) == 100 and scorer.hosts_evicted == 900
+    assert len(table) == 100 and scorer.host_state.hosts_evicted == 900
     assert len(topics.verdicts.sent) == 1000
     assert metrics.registry.get_sample_value("stream_ids_hosts_evicted_total") == 900
     # a host seen again after its eviction starts a fresh window, as a new host
@@ -186,7 +186,7 @@ def test_host_budget_evicts_least_recently_seen_and_never_loses_a_flow() -> None
 def test_without_expiry_every_host_stays(ttl) -> None:
     scorer, table, _topics, _ = _flood_scorer(host_ttl_s=ttl)
     _flood(scorer, 500, per_batch=50, seconds_per_flow=10.0)
-    assert len(table) == 500 and scorer.hosts_expired == 0
+    assert len(table) == 500 and scorer.host_state.hosts_expired == 0
 
 
 def test_worker_and_offline_default_ttl_agree() -> None:
@@ -258,7 +258,7 @@ class _FaustLikeTable(dict):
 
 
 def test_state_writer_sends_states_and_tombstones_as_record_batches_per_partition() -> None:
-    from stream_ids.agents.scoring import StateWriter
+    from stream_ids.faust_fixes import StateWriter
 
     producer = _Producer()
     table = _FaustLikeTable(producer)
@@ -284,7 +284,7 @@ def test_state_writer_sends_states_and_tombstones_as_record_batches_per_partitio
 def test_state_writer_keeps_fausts_path_under_transactions_or_without_a_producer(
     in_transaction,
 ) -> None:
-    from stream_ids.agents.scoring import StateWriter
+    from stream_ids.faust_fixes import StateWriter
 
     producer = _Producer() if in_transaction else None  # not started yet: Faust's path
     table = _FaustLikeTable(producer, in_transaction=in_transaction)
@@ -298,18 +298,18 @@ def test_flood_through_the_scorer_writes_one_state_and_one_tombstone_per_source(
     table = _FaustLikeTable(producer)
     scorer, _table, topics, _metrics = _flood_scorer(host_ttl_s=20.0)
     scorer.table = table
-    from stream_ids.agents.scoring import StateWriter
+    from stream_ids.faust_fixes import StateWriter
 
-    scorer.state = StateWriter(table)
+    scorer.host_state.writer = StateWriter(table)
     _flood(scorer, 2000, per_batch=100, seconds_per_flow=0.1)
     assert len(topics.verdicts.sent) == 2000
     records = [r for _t, _p, recs in producer.batches for r in recs]
     states = [k for k, v in records if v is not None]
     tombstones = [k for k, v in records if v is None]
     assert len(states) == 2000 and len(set(states)) == 2000
-    assert len(tombstones) == scorer.hosts_expired > 0
+    assert len(tombstones) == scorer.host_state.hosts_expired > 0
     assert set(table.data.data) == set(states) - set(tombstones)
-    assert len(scorer.hosts) == len(table.data.data)
+    assert len(scorer.host_state.hosts) == len(table.data.data)
     # every record went to the partition its flow came from (event(): partition 0)
     assert {p for _t, p, _r in producer.batches} == {0}
 

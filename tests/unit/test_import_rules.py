@@ -10,6 +10,9 @@
 - The wire format is written in ``stream_ids/wire`` only: other modules import the package
   ``stream_ids.wire``, not its modules, and spell no non-finite number ("Infinity") or schema-1
   flow object (a dict with ``schema``, ``flow_id`` and ``features``) themselves.
+- Faust's (and aiokafka's) private attributes are read in ``stream_ids/faust_fixes`` only (the
+  names its start-up check lists, :data:`stream_ids.faust_fixes.checks.INTERNALS`); other
+  modules of ``stream_ids`` go through that package.
 """
 
 from __future__ import annotations
@@ -127,6 +130,52 @@ def hand_written_wire(root: Path) -> list[str]:
                 if keys >= FLOW_OBJECT_KEYS:
                     problems.append(f"{module.name}:{line}: a flow object (wire.flow_object)")
     return problems
+
+
+def private_faust_reads(root: Path) -> list[str]:
+    """Places in ``stream_ids`` outside ``stream_ids/faust_fixes`` that read a private
+    attribute of Faust or aiokafka (on anything but ``self``), directly or by ``getattr``."""
+    from stream_ids.faust_fixes.checks import INTERNALS
+
+    names = {internal.attribute for internal in INTERNALS if internal.attribute.startswith("_")}
+    problems = []
+    for module in modules(root):
+        if not _within(module.name, "stream_ids") or _within(module.name, "stream_ids.faust_fixes"):
+            continue
+        for node in ast.walk(module.tree):
+            line = getattr(node, "lineno", 0)
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in names
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                problems.append(f"{module.name}:{line}: reads .{node.attr} (faust_fixes)")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr", "setattr")
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in names
+            ):
+                problems.append(f"{module.name}:{line}: reads {node.args[1].value} (faust_fixes)")
+    return problems
+
+
+def test_faust_internals_are_read_in_faust_fixes_only() -> None:
+    assert private_faust_reads(ROOT) == []
+
+
+def test_a_planted_faust_internal_read_is_found(tmp_path: Path) -> None:
+    _plant(tmp_path, {
+        "stream_ids/agents.py": "def f(app):\n    return app._consumer._acked\n",
+        "stream_ids/worker.py": "def g(c):\n    return getattr(c, '_read_offset', None)\n",
+        "stream_ids/faust_fixes/fix.py": "def h(app):\n    return app._consumer\n",
+        "stream_ids/topic_reader.py": "class R:\n    def r(self):\n        return self._consumer\n",
+    })
+    assert sorted(problem.split(": reads")[0] for problem in private_faust_reads(tmp_path)) == [
+        "stream_ids.agents:2", "stream_ids.agents:2", "stream_ids.worker:2",
+    ]
 
 
 def test_packages_import_only_what_the_rules_allow() -> None:

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from streaming_fakes import FakeModel, event, fake_topics, flow, message
 
-from stream_ids.agents.continuity import OffsetGuard
-from stream_ids.agents.scoring import BatchScorer
+from stream_ids.faust_fixes.offset_holes import OffsetGuard
 from stream_ids.rolling import RollingStats
+from stream_ids.worker.batch import BatchScorer
 
 
 def _events(partition: int, offsets: range | list[int]) -> list:
@@ -129,7 +129,7 @@ def test_a_cancelled_batch_is_held_back_from_the_commit() -> None:
     async def cancelled(_events: list, _overlap: bool = False) -> None:
         raise asyncio.CancelledError
 
-    scorer._process = cancelled  # type: ignore[method-assign]  # the stop arrives mid-batch
+    scorer.score_chunks = cancelled  # type: ignore[method-assign]  # the stop arrives mid-batch
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(scorer.process(events))
     assert all(item.message.acked for item in events)  # marked: take_events' ack is a no-op
@@ -153,7 +153,8 @@ def test_faust_commits_again_once_the_blocked_offsets_are_acked() -> None:
     """The recovery race, on a real Faust consumer: commits held until the timer's repair."""
     from faust.types import TP
 
-    from stream_ids.agents import build_worker, done_message, lowest_acked_of
+    from stream_ids.agents import build_worker
+    from stream_ids.faust_fixes import done_message, lowest_acked_of
     from stream_ids.settings import Settings
 
     parts = build_worker(Settings(app_id="unit-commit-race"), FakeModel())

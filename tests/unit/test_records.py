@@ -26,6 +26,7 @@ from stream_ids.wire import (
     parse_flow_message,
     parse_message,
     row_error,
+    row_errors,
 )
 
 
@@ -265,13 +266,13 @@ def _json_number(value: float) -> object:
 
 def _agent_outcomes(value: bytes) -> list:
     """What the scoring agent makes of a message: parse_columns without the range rules, then
-    check_rows on the batch and row_error for a flagged row (BatchScorer.split)."""
+    row_errors over the batch (stream_ids.worker.validate.validate_events)."""
     columns, rejected = parse_columns(value, KEY, check=False)
     outcomes = {index: ("rejected", error.reason) for index, error, _ in rejected}
-    bad = check_rows(columns.values) if len(columns) else []
+    errors = row_errors(columns.values) if len(columns) else {}
     for row, (element, parsed) in enumerate(zip(columns.element, columns.flows(), strict=True)):
-        if bad[row]:
-            outcomes[element] = ("rejected", row_error(tuple(columns.values[row])).reason)
+        if row in errors:
+            outcomes[element] = ("rejected", errors[row].reason)
         else:
             [outcomes[element]] = _outcomes([(parsed, None, b"")])
     return [outcomes[index] for index in sorted(outcomes)]
@@ -406,3 +407,26 @@ def _plain(flow_id: str) -> dict:
     obj = flow(flow_id, KEY.decode())
     del obj["schema"]
     return obj
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from([0.0, 1.0, -1.0, 2e15, -2e15, math.nan, math.inf, -math.inf]),
+            min_size=len(FEATURE_NAMES),
+            max_size=len(FEATURE_NAMES),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_row_errors_name_the_rule_row_error_names(rows) -> None:
+    """The worker's one-pass range check flags the rows check_rows flags, each with the error
+    the per-row check names (reason and detail)."""
+    matrix = np.asarray(rows, dtype=np.float64)
+    errors = row_errors(matrix)
+    assert sorted(errors) == np.flatnonzero(check_rows(matrix)).tolist()
+    for row, error in errors.items():
+        expected = row_error(tuple(matrix[row]))
+        assert (error.reason, error.detail) == (expected.reason, expected.detail)

@@ -7,7 +7,7 @@ import asyncio
 from faust.types import TP
 from streaming_fakes import FakeModel
 
-from stream_ids.agents.recovery import STALL_S, TRANSACTIONAL_STALL_S, find_stalls
+from stream_ids.faust_fixes.recovery_stall import STALL_S, TRANSACTIONAL_STALL_S, find_stalls
 
 CHANGELOG = "app-host-windows-changelog"
 

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streaming_fakes import FakeModel, event, fake_topics
 
-from stream_ids.agents.scoring import BatchScorer
 from stream_ids.rolling import RollingStats
 from stream_ids.wire import REASONS, parse_message
+from stream_ids.worker.batch import BatchScorer
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -97,9 +97,9 @@ def test_pipelined_chunks_keep_host_order(chunk_flows: int) -> None:
 
     from streaming_fakes import FakeModel, event, fake_topics, flow, message
 
-    from stream_ids.agents.scoring import BatchScorer
     from stream_ids.rolling import RollingStats
     from stream_ids.sequences import make_windows
+    from stream_ids.worker.batch import BatchScorer
 
     topics = fake_topics()
     table: dict[bytes, bytes] = {}
@@ -134,12 +134,13 @@ def test_queued_chunk_reads_the_state_of_the_chunk_before_it(
 
     from streaming_fakes import FakeModel, event, fake_topics, flow, message
 
-    from stream_ids.agents.scoring import BatchScorer
     from stream_ids.rolling import RollingStats
     from stream_ids.sequences import make_windows
+    from stream_ids.worker.batch import BatchScorer
+    from stream_ids.worker.score import ScoringPipeline
 
-    class Ordered(BatchScorer):
-        def __init__(self, *args: object, **kwargs: object) -> None:
+    class Ordered(ScoringPipeline):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.collected: dict[int, threading.Event] = {}
             self.read: dict[int, threading.Event] = {}
@@ -156,18 +157,19 @@ def test_queued_chunk_reads_the_state_of_the_chunk_before_it(
             finally:
                 self.gate(self.read, sequence).set()
 
-        async def finish_scoring(self, running: Any) -> Any:
+        async def collect(self, running: Any) -> Any:
             if not collected_first:  # the chunk queued behind has read before this is collected
                 later = self.gate(self.read, running.sequence + 1)
                 await asyncio.get_running_loop().run_in_executor(None, later.wait, 0.5)
-            done = await super().finish_scoring(running)
+            done = await super().collect(running)
             self.gate(self.collected, running.sequence).set()
             return done
 
     topics = fake_topics()
     table: dict[bytes, bytes] = {}
     acked: list[object] = []
-    scorer = Ordered(FakeModel(), table, topics, RollingStats("w"), ack_filled=acked.extend)
+    scorer = BatchScorer(FakeModel(), table, topics, RollingStats("w"), ack_filled=acked.extend)
+    scorer.pipeline = Ordered(scorer.model)
     scorer.chunk_flows = 1  # one event per chunk, each needing the state of the one before
     good = [flow(f"q{i}", src_ip="10.0.0.1", duration=10.0 * (i + 1)) for i in range(12)]
     events = [event(*reversed(message(obj)), offset=i) for i, obj in enumerate(good)]

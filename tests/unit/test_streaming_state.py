@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streaming_fakes import FakeModel, event, fake_topics, flow, message
 
-from stream_ids.agents.scoring import BatchScorer
 from stream_ids.rolling import Counts, RollingStats
 from stream_ids.sequences import make_windows
 from stream_ids.tables import (
@@ -24,6 +23,7 @@ from stream_ids.tables import (
     encode_history,
     source_position,
 )
+from stream_ids.worker.batch import BatchScorer
 
 
 def test_history_bytes_round_trip() -> None:
@@ -152,8 +152,8 @@ def test_counts_and_derived_rates() -> None:
 )
 def test_batch_counts_equal_per_flow_counts(flows) -> None:
     """What the agent's publish counts with numpy = the per-flow rule."""
-    from stream_ids.agents.scoring import label_truth
     from stream_ids.schema import is_benign_label
+    from stream_ids.worker.publish import label_truth
 
     predicted = [guess for guess, _ in flows]
     labels = [label for _, label in flows]
@@ -240,8 +240,8 @@ def test_agent_in_faust_test_context() -> None:
 
     for topic in (parts.topics.verdicts, parts.topics.alerts, parts.topics.dead_letter):
         topic.send = (lambda name: (lambda **kw: _record(sent, name, **kw)))(topic.get_topic_name())
-    parts.scorer.table = {}  # the changelog producer is not running in a test context
-    parts.scorer.lookup_committed = None  # no broker to ask for committed offsets
+    assert parts.scorer.holes is not None
+    parts.scorer.holes.lookup_committed = None  # no broker to ask for committed offsets
 
     async def run() -> None:
         async with parts.agent.test_context() as agent:

@@ -12,13 +12,17 @@ partition it owns waits.
 Faust's fetch path hands records on only if the partition is in its active set, the consumer
 generation has not changed and the offset is not below its read offset; a record it drops
 there still counts as read, so it is never fetched again (the same loss on the ``flows`` topic
-is filled by :mod:`stream_ids.agents.continuity`). Which of these lost the records of that run
-is not known: the log shows the symptom only. So the watch does not guess; when an active
+is filled by :mod:`stream_ids.faust_fixes.offset_holes`). Which of these lost the records of
+that run is not known: the log shows the symptom only. So the watch does not guess; when an active
 changelog partition has records left to recover and none arrived for :data:`STALL_S`, it logs
 what Faust's consumer holds for it (position, read offset, active or not) and seeks it back to
 the first offset the recovery still needs, through Faust's own ``seek_wait`` (which also resets
 the read offset) and ``resume_partitions``. Recovery ignores offsets it has applied already,
 so reading a partition again cannot apply a record twice.
+
+Upstream: faust-streaming/faust#155 (recovery waits forever: "No event received for active tp
+... since recovery start"; also faust-streaming/faust#74). Delete this module once Faust
+retries a stalled changelog partition itself.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stream_ids.agents.continuity import CHECK_S
+from stream_ids.faust_fixes.offset_holes import CHECK_S
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +108,16 @@ class RecoveryWatch:
 
     def stalls(self) -> list[Stall]:
         recovery = self.app.tables.recovery
-        started = getattr(recovery, "_recovery_started_at", None)
+        started = recovery._recovery_started_at
         if not recovery.in_recovery or started is None:
             self.rewound_at.clear()
             return []
         # (``app.rebalancing`` stays true until a recovery ends, so it cannot tell.) A stopped
         # flow or a newer generation: a rebalance is on, and its recovery starts afresh
-        generation = getattr(recovery, "_generation_id", None)
+        generation = recovery._generation_id
         if not self.app.consumer.flow_active or generation != self.app.consumer_generation_id:
             return []
-        last_event_at = dict(getattr(recovery, "_active_events_received_at", {}))
+        last_event_at = dict(recovery._active_events_received_at)
         for tp, at in self.rewound_at.items():  # a rewind restarts the partition's clock
             last_event_at[tp] = max(last_event_at.get(tp, at), at)
         return find_stalls(
@@ -142,7 +146,7 @@ class RecoveryWatch:
                 stall.have,
                 stall.need,
                 await self._position(stall.tp),
-                getattr(consumer, "_read_offset", {}).get(stall.tp),
+                consumer._read_offset.get(stall.tp),
                 "fetching" if stall.tp in (consumer._active_partitions or ()) else "not fetching",
                 stall.resume_at,
             )

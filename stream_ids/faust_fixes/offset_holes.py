@@ -37,7 +37,11 @@ partition until the worker restarts, when all of it is scored again (measured: 3
 100,000-flow crash run repeated, 14 repeats past the host window's redelivery memory
 mis-scored). :meth:`OffsetGuard.blocked_commits` finds such a partition: every offset below
 the guard's expected one was scored and published by this worker or committed before, so a
-timer acks the range again and Faust's commits go on.
+timer acks the range again and Faust's commits go on (the head-gap rule is
+faust-streaming/faust#312's fix).
+
+Upstream: faust-streaming/faust#596. Delete this module (and :mod:`.hole_filling`) once Faust
+delivers every offset it counts as read.
 """
 
 from __future__ import annotations
