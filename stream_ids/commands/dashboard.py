@@ -67,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
             highlight=False,
         )
         try:
-            threading.Event().wait()
+            # A bounded wait in a loop: Ctrl-C may be delivered to one of librdkafka's threads,
+            # which does not interrupt an untimed wait here, so the main thread must wake up
+            # on its own to run Python's signal handler (an untimed wait hung CI once).
+            idle = threading.Event()
+            while not idle.wait(0.5):
+                pass
         except KeyboardInterrupt:
             console.print("stopping")
     return 0
