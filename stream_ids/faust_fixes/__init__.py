@@ -12,6 +12,11 @@ package reads Faust's (and aiokafka's) private attributes (tests/unit/test_impor
 - :mod:`.record_batches` + :mod:`.changelog_batches`: records sent as whole record batches
   past Faust's per-record sends and table writes (faust#108, robinhood/faust#718);
 - :mod:`.log_noise`: two log messages filtered.
+
+The interface the worker uses: :func:`check_internals` (start-up), :func:`offset_hooks` +
+:func:`connect` (build_worker), :func:`hold_back` / :func:`release` and :class:`HoleFiller`
+(the batch scorer), :class:`StateWriter` and :class:`RecordBatchSender` (host state, publish),
+:func:`install_log_filters` (the app).
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from stream_ids.faust_fixes.log_noise import install_log_filters
 from stream_ids.faust_fixes.offset_holes import CHECK_S, HoleReader, OffsetGuard
 from stream_ids.faust_fixes.record_batches import RecordBatchSender, record_batch_sender
 from stream_ids.faust_fixes.recovery_stall import RecoveryWatch
+from stream_ids.faust_fixes.worker_hooks import OffsetHooks, connect, offset_hooks
 
 __all__ = [
-    "CHECK_S", "FilledEvent", "HoleFiller", "HoleReader", "OffsetGuard", "RecordBatchSender",
-    "RecoveryWatch", "StateWriter", "check_internals", "committed_offsets_of", "done_message",
-    "hold_back", "install_log_filters", "lowest_acked_of", "read_offsets_of",
-    "record_batch_sender", "release", "table_store",
+    "CHECK_S", "FilledEvent", "HoleFiller", "HoleReader", "OffsetGuard", "OffsetHooks",
+    "RecordBatchSender", "RecoveryWatch", "StateWriter", "check_internals",
+    "committed_offsets_of", "connect", "done_message", "hold_back", "install_log_filters",
+    "lowest_acked_of", "offset_hooks", "read_offsets_of", "record_batch_sender", "release",
+    "table_store",
 ]
