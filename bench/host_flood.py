@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/run.py beside this script
-from run import REPO, Deployment, read_verdicts
+from run import REPO, Deployment, py_spy_command, read_verdicts
 
 
 def rss_mb(pid: int) -> float:
@@ -125,22 +125,7 @@ def profile(pid: int, args: argparse.Namespace, name: str) -> Any:
     ``bench/profile_summary.py PROFILE-NAME.txt`` reads it."""
     if args.profile is None:
         return None
-    spy = [
-        str(Path(sys.executable).parent / "py-spy"),
-        "record",
-        "--pid",
-        str(pid),
-        "--threads",
-        "--idle",
-        "--format",
-        "raw",
-        "--rate",
-        "50",
-        "--output",
-        f"{args.profile}-{name}.txt",
-        "--duration",
-        str(int(args.profile_seconds)),
-    ]
+    spy = py_spy_command(pid, f"{args.profile}-{name}.txt", args.profile_seconds)
     # the first seconds of a worker are its start-up: --profile-delay skips them
     command = ["sh", "-c", f'sleep {args.profile_delay:g} && exec "$@"', "sh", *spy]
     return subprocess.Popen(  # noqa: S603 - py-spy from this venv on our own worker

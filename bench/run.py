@@ -549,22 +549,7 @@ def pipeline_throughput(
     if profile is not None:
         # py-spy (sampling, all threads, idle included) attached to the first worker
         spy = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "--pid",
-                str(deployment.workers[0][0].pid),
-                "--threads",
-                "--idle",
-                "--format",
-                "raw",
-                "--rate",
-                "50",
-                "--output",
-                str(profile),
-                "--duration",
-                str(int(args.profile_seconds)),
-            ],
+            py_spy_command(deployment.workers[0][0].pid, profile, args.profile_seconds),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -681,6 +666,16 @@ def latency_timeline(produced: np.ndarray, latency: np.ndarray) -> list[dict[str
                 }
             )
     return rows
+
+
+def py_spy_command(pid: int, output: Path | str, seconds: float) -> list[str]:
+    """py-spy from this venv: collapsed stacks of every thread, idle included, 50 Hz
+    (``bench/profile_summary.py`` reads them)."""
+    return [
+        str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--threads",
+        "--idle", "--format", "raw", "--rate", "50", "--output", str(output),
+        "--duration", str(int(seconds)),
+    ]
 
 
 def extra_env(args: argparse.Namespace) -> dict[str, str]:
