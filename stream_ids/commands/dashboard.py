@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
 
 from rich.console import Console
@@ -66,13 +67,29 @@ def run(args: argparse.Namespace) -> int:
             f"(consumer group {dashboard.feed.group_id}); Ctrl-C stops it",
             highlight=False,
         )
-        try:
-            # A bounded wait in a loop: Ctrl-C may be delivered to one of librdkafka's threads,
-            # which does not interrupt an untimed wait here, so the main thread must wake up
-            # on its own to run Python's signal handler (an untimed wait hung CI once).
-            idle = threading.Event()
-            while not idle.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            console.print("stopping")
+        wait_for_stop_signal()
+        console.print("stopping")
     return 0
+
+
+def wait_for_stop_signal() -> None:
+    """Return on Ctrl-C (SIGINT) or SIGTERM.
+
+    The handlers are installed here rather than relying on Python's default: a process started
+    from a background job inherits SIGINT as *ignored*, and Python then never raises
+    KeyboardInterrupt (this hung CI). The wait is bounded so that the main thread wakes up to
+    run a handler even when the kernel delivered the signal to another thread.
+    """
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {number: signal.signal(number, request_stop)
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

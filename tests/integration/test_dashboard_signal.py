@@ -1,4 +1,5 @@
-"""Ctrl-C stops the dashboard even when the kernel hands SIGINT to one of librdkafka's threads."""
+"""Ctrl-C stops the dashboard even when the kernel hands SIGINT to another thread than the main
+one, and when it was started from a background job (SIGINT inherited as ignored)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def test_sigint_to_a_kafka_thread_stops_the_dashboard(kafka_bootstrap: str, tmp_
             [sys.executable, "-m", "stream_ids.cli", "dashboard", "--bootstrap", kafka_bootstrap,
              "--port", "0"],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            # what a shell's background job (`cmd &` without job control) passes on
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
     try:
         deadline = time.monotonic() + 60
