@@ -18,6 +18,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -79,7 +80,21 @@ def _kafka_error(error: BaseException) -> bool:
     return kafka is not None and isinstance(error, kafka.KafkaException)
 
 
+def restore_interrupt() -> None:
+    """Make Ctrl-C stop a command even when SIGINT was inherited as ignored.
+
+    A shell without job control starts a background job (``stream-ids relay ... &``) with
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: the long-running commands
+    that say "Ctrl-C stops it" could only be killed (this hung the documented-commands test in a
+    CI run started from a background job). Such a job is in its own process group under job
+    control anyway, so a terminal's Ctrl-C still does not reach it.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    restore_interrupt()
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.verbose:

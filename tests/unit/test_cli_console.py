@@ -182,3 +182,21 @@ def _parser_with(handler):
         return parser
 
     return build
+
+
+def test_ctrl_c_works_when_sigint_was_inherited_as_ignored() -> None:
+    """A background job's SIGINT is ignored; the CLI restores Python's Ctrl-C handler."""
+    import signal
+
+    from stream_ids.cli import restore_interrupt
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        restore_interrupt()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        custom = signal.signal(signal.SIGINT, lambda *_: None)  # a handler someone set: kept
+        restore_interrupt()
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        del custom
+    finally:
+        signal.signal(signal.SIGINT, previous)
