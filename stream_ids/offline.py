@@ -19,7 +19,7 @@ import pandas as pd
 from stream_ids import schema
 from stream_ids.quiet import expected_tracing
 from stream_ids.scorer import Scorer
-from stream_ids.wire import check_rows, row_error
+from stream_ids.wire import row_errors
 
 # Score quantiles reported for unlabelled traffic.
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999)
@@ -45,10 +45,13 @@ class OfflineScores:
 def score_frame(scorer: Scorer, frame: pd.DataFrame) -> OfflineScores:
     """Score canonical flows as the worker would (see the module docstring)."""
     features = frame.loc[:, list(schema.FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    invalid = check_rows(features)
+    # the worker's one pass over the batch: each refused row with the rule it breaks
+    errors = row_errors(features)
+    invalid = np.zeros(len(frame), dtype=bool)
+    invalid[list(errors)] = True
     reason = np.full(len(frame), None, dtype=object)
-    for row in np.flatnonzero(invalid):
-        reason[row] = row_error(tuple(features[row])).reason
+    for row, error in errors.items():
+        reason[row] = error.reason
     score = np.full(len(frame), np.nan, dtype=np.float64)
     valid = ~invalid
     if valid.any():
