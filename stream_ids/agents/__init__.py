@@ -50,7 +50,7 @@ def build_worker(
     table = host_window_table(app, partitions=settings.topic_partitions)
     name = worker_name()
     stats = RollingStats(name)
-    stats.set_threshold(float(model.threshold), getattr(model, "calibration", None))
+    stats.set_threshold(float(model.threshold), model.calibration)
     flows_topic = topics.flows.get_topic_name()
 
     # the hole filling and recovery watch of stream_ids.faust_fixes, around the scorer

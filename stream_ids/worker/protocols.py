@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from stream_ids.calibration import Calibration
+
 
 class FeatureTransform(Protocol):
     """The saved feature transform: raw CICFlowMeter features -> model inputs."""
@@ -38,6 +40,7 @@ class ScoringModel(Protocol):
     state_tag: bytes
     threshold: float
     model_version: str
+    calibration: Calibration | None  # the site calibration in force (None: the model's own)
     split: Any  # the split network (None: whole windows of model inputs are scored)
 
     @property

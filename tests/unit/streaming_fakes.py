@@ -36,6 +36,7 @@ class FakeModel:
     state_tag = b""
     threshold = 0.5
     model_version = "fake-1"
+    calibration = None
 
     def __init__(self) -> None:
         self.transform = FakeTransform()
