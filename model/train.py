@@ -33,6 +33,7 @@ import pandas as pd
 
 from stream_ids import artifacts
 from stream_ids.errors import SchemaError
+from stream_ids.layouts import PYTHON_CICFLOWMETER
 from stream_ids.loader import (
     count_feature_duplicates,
     drop_exact_duplicates,
@@ -432,24 +433,33 @@ def source_weights(frame: pd.DataFrame) -> np.ndarray:
 def augment_extractors(
     frame: pd.DataFrame, idx: dict[str, np.ndarray], extractors: Sequence[str]
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """``frame`` plus, per extractor, every row as that extractor writes it (layout and source
-    renamed, so windows never mix extractors); copies join their originals' train and
-    validation splits, the test split keeps the originals only."""
+    """``frame`` plus, per extractor, every Java CICFlowMeter row as that extractor writes it
+    (layout and source renamed, so windows never mix extractors); copies join their originals'
+    train and validation splits, the test split keeps the originals only. Rows the Python
+    package wrote (e.g. ``--benign`` captures) are not copied: the augmentations start from
+    Java CICFlowMeter's definitions."""
     from model.extractors import AUGMENTATIONS
 
     unknown = [name for name in extractors if name not in AUGMENTATIONS]
     if unknown:
         raise SchemaError(f"unknown extractor augmentation {unknown} ({', '.join(AUGMENTATIONS)})")
-    parts, n = [frame], len(frame)
+    java = (frame["layout"] != PYTHON_CICFLOWMETER).to_numpy()
+    originals = frame.loc[java]
+    # Position of each original row within the copies (-1: not copied).
+    copy_position = np.full(len(frame), -1)
+    copy_position[java] = np.arange(int(java.sum()))
+    parts, offset = [frame], len(frame)
     out = {name: [rows] for name, rows in idx.items()}
-    for number, extractor in enumerate(extractors, start=1):
-        copy = AUGMENTATIONS[extractor](frame)
+    for extractor in extractors:
+        copy = AUGMENTATIONS[extractor](originals)
         copy["layout"] = extractor
         if "source" in copy:
             copy["source"] = copy["source"].astype(str) + "@" + extractor
         parts.append(copy)
         for name in ("train", "val"):
-            out[name].append(idx[name] + number * n)
+            copied = copy_position[idx[name]]
+            out[name].append(copied[copied >= 0] + offset)
+        offset += len(copy)
     return (
         pd.concat(parts, ignore_index=True),
         {name: np.concatenate(rows) for name, rows in out.items()},

@@ -86,3 +86,24 @@ def test_an_ethertype_in_the_protocol_column_is_an_unknown_transport() -> None:
     slots = [PROTOCOL_SLOTS[i] for i in hot.argmax(axis=1)]
     assert slots == ["tcp", "udp", "other", "unknown", "unknown", "unknown", "unknown"]
     assert (hot.sum(axis=1) == 1).all()
+
+
+def test_rows_the_python_package_wrote_are_not_copied(benign: pd.DataFrame) -> None:
+    # --benign captures come through the Python package already; writing them "as the Python
+    # package would" a second time would add frame headers twice.
+    frame = benign.iloc[:100].copy()
+    frame["layout"] = ["cicids2017-improved"] * 60 + [PYTHON_CICFLOWMETER] * 40
+    idx = {"train": np.arange(0, 100, 2), "val": np.arange(1, 100, 4), "test": np.arange(3, 100, 4)}
+    out, new_idx = augment_extractors(frame, idx, [PYTHON_CICFLOWMETER, "java-versions"])
+    assert len(out) == 100 + 60 + 60
+    copies = out.iloc[100:]
+    np.testing.assert_allclose(
+        copies.fwd_packet_length_max.iloc[:60].to_numpy(),
+        as_python_cicflowmeter(frame.iloc[:60]).fwd_packet_length_max.to_numpy(),
+    )
+    # Train rows among the first 60 are copied once per augmentation, the rest are not.
+    java_train = idx["train"][idx["train"] < 60]
+    np.testing.assert_array_equal(
+        new_idx["train"], np.r_[idx["train"], java_train + 100, java_train + 160]
+    )
+    np.testing.assert_array_equal(new_idx["test"], idx["test"])
