@@ -80,6 +80,9 @@ class TrainConfig:
     # Weigh every source (a file's folder) the same, and within it benign and attack the same,
     # instead of one class weight over all rows: no capture dominates.
     balance_sources: bool = False
+    # Each ``benign`` flow weighs this many CSV flows (a few hundred captured flows are
+    # otherwise lost among tens of thousands of dataset rows).
+    benign_weight: float = 1.0
     # Extractor augmentation: each flow also as these extractors would have written it
     # (model.extractors.AUGMENTATIONS), in both classes, so that no extractor's look is learned
     # as a class. The copies join the train and validation splits of their originals; the test
@@ -407,6 +410,7 @@ def load_sources(paths: Sequence[str], benign: Sequence[str] = ()) -> pd.DataFra
         if not files:
             continue
         part = load_flows(files, provenance=True)
+        part["from_benign_files"] = all_benign
         if all_benign:
             part["label"] = "BENIGN"
             part["is_attack"] = np.int8(0)
@@ -519,8 +523,19 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
         "transform": transform,
         "windows": windows,
         "y": y,
-        "weights": source_weights(frame) if config.balance_sources else None,
+        "weights": row_weights(frame, config),
     }
+
+
+def row_weights(frame: pd.DataFrame, config: TrainConfig) -> np.ndarray | None:
+    """Per-row sample weights: balanced sources and/or heavier ``--benign`` flows (None: every
+    row weighs 1)."""
+    weights = source_weights(frame) if config.balance_sources else None
+    if config.benign_weight != 1.0 and "from_benign_files" in frame:
+        if weights is None:
+            weights = np.ones(len(frame), dtype=np.float32)
+        weights[frame["from_benign_files"].to_numpy(dtype=bool)] *= config.benign_weight
+    return weights
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -555,6 +570,11 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
         }
         hyper = Hyper(**chosen)
         log(f"grid choice: {asdict(hyper)}")
+    weights, fit_class_weight = data["weights"], class_weight
+    if weights is not None and class_weight is not None:
+        # Keras refuses class_weight together with sample_weight: fold the class weights in.
+        weights = weights * np.where(y == 1, class_weight[1], class_weight[0]).astype(np.float32)
+        fit_class_weight = None
     with tempfile.TemporaryDirectory() as scratch:
         model, history = _fit_once(
             windows,
@@ -563,9 +583,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
             hyper,
             config,
             config.epochs,
-            class_weight,
+            fit_class_weight,
             Path(scratch) / "best.keras",
-            data["weights"],
+            weights,
         )
     val_scores = model.predict(windows[idx["val"]], batch_size=2048, verbose=0).ravel()
     # Balanced class weights make 0.5 the balanced decision point. Tuning on the validation split
@@ -594,6 +614,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
         "features": config.features,
         "balance_sources": config.balance_sources,
         "augment_extractors": list(config.augment_extractors),
+        "benign_weight": config.benign_weight,
         "sources": (
             {str(k): int(v) for k, v in frame["source"].value_counts().items()}
             if "source" in frame

@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="flow files or folders whose flows are all benign (e.g. a site's own captures)",
     )
     parser.add_argument(
+        "--benign-weight", type=float, default=1.0, metavar="W",
+        help="each --benign flow weighs W dataset flows (default 1)",
+    )
+    parser.add_argument(
         "--features", choices=("all", "stable"), default="all",
         help="all 76 features, or the ones CICFlowMeter versions agree on (docs/robustness.md)",
     )
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         features=args.features,
         benign=[str(p) for p in expand_flow_paths(args.benign)] if args.benign else [],
         balance_sources=args.balance_sources,
+        benign_weight=args.benign_weight,
         augment_extractors=list(args.augment_extractor),
         verbose=0 if args.quiet else 2,
         hyper=Hyper(

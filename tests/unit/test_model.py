@@ -220,3 +220,31 @@ def test_stable_features_benign_files_and_balanced_sources(tmp_path: Path) -> No
     scorer = Scorer.load(out)
     assert scorer.transform.feature_names == STABLE_FEATURES
     assert scorer.score_frame(load_flows(first / "a.csv")).shape == (300,)
+
+
+def test_benign_weight_folds_class_weights_into_sample_weights(tmp_path: Path) -> None:
+    """--benign-weight W: each --benign flow weighs W times a dataset flow, and the class weights
+    (which Keras refuses beside sample weights) are folded in; the training runs."""
+    from model.train import TrainConfig, load_sources, row_weights, train
+
+    improved = shared_data_dir() / "cicids2017-improved"
+    site, capture = tmp_path / "site", tmp_path / "capture"
+    site.mkdir()
+    capture.mkdir()
+    pd.concat([pd.read_csv(improved / "BENIGN.csv").head(100),
+               pd.read_csv(improved / "DDoS.csv").head(100)]).to_csv(site / "a.csv", index=False)
+    pd.read_csv(improved / "BENIGN.csv").iloc[100:130].to_csv(capture / "b.csv", index=False)
+    frame = load_sources([str(site / "a.csv")], [str(capture / "b.csv")])
+    plain = TrainConfig(data=[], out="unused", benign=["x"])
+    assert row_weights(frame, plain) is None  # W = 1: no weights
+    weights = row_weights(frame, TrainConfig(data=[], out="unused", benign=["x"], benign_weight=20))
+    assert weights is not None
+    from_capture = (frame["source"] == "capture").to_numpy()
+    assert (weights[from_capture] == 20.0).all() and (weights[~from_capture] == 1.0).all()
+    out = tmp_path / "model"
+    train(TrainConfig(data=[str(site / "a.csv")], benign=[str(capture / "b.csv")], out=str(out),
+                      window=2, epochs=1, verbose=0, benign_weight=20.0),
+          log=lambda m: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["training"]["benign_weight"] == 20.0
+    assert set(manifest["training"]["class_weight"]) == {"0", "1"}
