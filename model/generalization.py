@@ -616,8 +616,16 @@ def _prepare_training(
     from model.train import TrainConfig, prepare
 
     training = manifest.get("training", {})
+    # The rows the training split: --benign files count as benign and go through the same
+    # loader (a different row set would give a different random split, and a "test split"
+    # holding training rows). Augmented copies never join the test split, so they are left out.
+    benign = {path.resolve() for path in expand_flow_paths(
+        [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in training.get("benign", [])]
+    )}
     config = TrainConfig(
-        data=[str(path) for path in train_files],
+        data=[str(path) for path in train_files if path not in benign],
+        benign=[str(path) for path in train_files if path in benign],
+        balance_sources=bool(training.get("balance_sources", False)),
         out="",
         window=window,
         split=str(training.get("split", "random")),

@@ -220,6 +220,16 @@ def test_stable_features_benign_files_and_balanced_sources(tmp_path: Path) -> No
     scorer = Scorer.load(out)
     assert scorer.transform.feature_names == STABLE_FEATURES
     assert scorer.score_frame(load_flows(first / "a.csv")).shape == (300,)
+    # The generalization report rebuilds the same test split (--benign rows included), so its
+    # test-split numbers are the training's, not a re-split that mixes in training rows.
+    from model.generalization import cnn_lstm_candidate
+
+    candidate, _ = cnn_lstm_candidate(out)
+    assert candidate.test_split is not None
+    trained = json.loads((out / "metrics.json").read_text())
+    assert candidate.test_split["flows"] == sum(trained["confusion"].values())
+    assert candidate.test_split["false_alarms"] == trained["confusion"]["fp"]
+    assert candidate.test_split["detected"] == trained["confusion"]["tp"]
 
 
 def test_benign_weight_folds_class_weights_into_sample_weights(tmp_path: Path) -> None:
