@@ -202,6 +202,9 @@ def test_stable_features_benign_files_and_balanced_sources(tmp_path: Path) -> No
                pd.read_csv(improved / "DDoS.csv").head(150)]).to_csv(first / "a.csv", index=False)
     # An attack file passed as --benign: its flows count as benign whatever their label says.
     pd.read_csv(improved / "Portscan.csv").head(60).to_csv(second / "b.csv", index=False)
+    # And flows with no label at all (what the Python cicflowmeter writes).
+    unlabelled = pd.read_csv(improved / "BENIGN.csv").iloc[150:190]
+    unlabelled.drop(columns=["Label"]).to_csv(second / "c.csv", index=False)
     frame = load_sources([str(first / "a.csv")], [str(second / "b.csv")])
     assert set(frame["source"]) == {"site-a", "capture-b"}
     assert (frame.loc[frame["source"] == "capture-b", "is_attack"] == 0).all()
@@ -211,12 +214,14 @@ def test_stable_features_benign_files_and_balanced_sources(tmp_path: Path) -> No
                  for name in ("site-a", "capture-b")}
     assert by_source["site-a"] == pytest.approx(by_source["capture-b"])  # 300 rows weigh as 60
     out = tmp_path / "model"
-    train(TrainConfig(data=[str(first / "a.csv")], benign=[str(second / "b.csv")], out=str(out),
-                      window=2, epochs=1, verbose=0, features="stable", balance_sources=True),
+    train(TrainConfig(data=[str(first / "a.csv")], benign=[str(second / "b.csv"),
+                                                             str(second / "c.csv")],
+                      out=str(out), window=2, epochs=1, verbose=0, features="stable",
+                      balance_sources=True),
           log=lambda m: None)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["feature_names"] == list(STABLE_FEATURES)
-    assert manifest["training"]["sources"] == {"site-a": 300, "capture-b": 60}
+    assert manifest["training"]["sources"] == {"site-a": 300, "capture-b": 100}
     scorer = Scorer.load(out)
     assert scorer.transform.feature_names == STABLE_FEATURES
     assert scorer.score_frame(load_flows(first / "a.csv")).shape == (300,)
