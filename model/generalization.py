@@ -540,7 +540,17 @@ def training_files(manifest: Mapping[str, Any], root: Path = REPO_ROOT) -> list[
     training = manifest.get("training", {})
     data = [*training.get("data", []), *training.get("benign", [])]
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in data]
-    return [path.resolve() for path in expand_flow_paths(paths)]
+    # A missing file is kept by name (manifests list files), so that its source still counts
+    # as "in training" where the training data is not here (e.g. captures not yet extracted).
+    return [
+        resolved
+        for path in paths
+        for resolved in (
+            [found.resolve() for found in expand_flow_paths([path])]
+            if path.exists()
+            else [path.resolve()]
+        )
+    ]
 
 
 def outside_training(

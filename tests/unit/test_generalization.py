@@ -428,3 +428,19 @@ def test_cicids2017_rows_of_a_mixed_training_split() -> None:
     only_2017 = [Path("d/cicids2017-improved/x.csv"), Path("d/cicids2017-original/y.csv")]
     np.testing.assert_array_equal(cicids2017_rows(bare, only_2017), [True, True])
     assert cicids2017_rows(bare, [*only_2017, Path("d/cic-ddos2019/z.csv")]) is None
+
+
+def test_training_files_missing_here_still_count_as_training(tmp_path: Path) -> None:
+    from model.generalization import outside_training, training_files
+
+    present = tmp_path / "cicids2017-improved"
+    present.mkdir()
+    (present / "a.csv").write_text("x\n")
+    manifest = {"training": {"data": [str(present)],
+                             "benign": ["runs/captures/benign-A/webex.pcap.csv"]}}
+    files = training_files(manifest, root=tmp_path)
+    assert files == [(present / "a.csv").resolve(),
+                     (tmp_path / "runs/captures/benign-A/webex.pcap.csv").resolve()]
+    frame = pd.DataFrame({"source_file": ["pcap/benign/webex.pcap", "pcap/benign/ssh.pcap"]})
+    kept = outside_training(frame, tmp_path, files)
+    assert kept["source_file"].tolist() == ["pcap/benign/ssh.pcap"]
