@@ -188,6 +188,21 @@ def test_mixed_layouts_split_within_each_layout_and_window_per_layout() -> None:
     assert window_hosts(single).equals(single["src_ip"])
 
 
+def _site_and_capture(
+    tmp_path: Path, site_name: str, capture_name: str, rows_per_class: int
+) -> tuple[Path, Path]:
+    """Two source folders: the site's ``a.csv`` (benign and DDoS rows of the corrected
+    CICIDS2017), and an empty one for captured flows."""
+    improved = shared_data_dir() / "cicids2017-improved"
+    site, capture = tmp_path / site_name, tmp_path / capture_name
+    site.mkdir()
+    capture.mkdir()
+    pd.concat([pd.read_csv(improved / "BENIGN.csv").head(rows_per_class),
+               pd.read_csv(improved / "DDoS.csv").head(rows_per_class)]).to_csv(
+        site / "a.csv", index=False)
+    return site, capture
+
+
 def test_stable_features_benign_files_and_balanced_sources(tmp_path: Path) -> None:
     """--features stable, --benign and --balance-sources reach the artifacts and the scorer."""
     from model.features import STABLE_FEATURES
@@ -195,11 +210,7 @@ def test_stable_features_benign_files_and_balanced_sources(tmp_path: Path) -> No
     from stream_ids.scorer import Scorer
 
     improved = shared_data_dir() / "cicids2017-improved"
-    first, second = tmp_path / "site-a", tmp_path / "capture-b"
-    first.mkdir()
-    second.mkdir()
-    pd.concat([pd.read_csv(improved / "BENIGN.csv").head(150),
-               pd.read_csv(improved / "DDoS.csv").head(150)]).to_csv(first / "a.csv", index=False)
+    first, second = _site_and_capture(tmp_path, "site-a", "capture-b", rows_per_class=150)
     # An attack file passed as --benign: its flows count as benign whatever their label says.
     pd.read_csv(improved / "Portscan.csv").head(60).to_csv(second / "b.csv", index=False)
     # And flows with no label at all (what the Python cicflowmeter writes).
@@ -243,11 +254,7 @@ def test_benign_weight_folds_class_weights_into_sample_weights(tmp_path: Path) -
     from model.train import TrainConfig, load_sources, row_weights, train
 
     improved = shared_data_dir() / "cicids2017-improved"
-    site, capture = tmp_path / "site", tmp_path / "capture"
-    site.mkdir()
-    capture.mkdir()
-    pd.concat([pd.read_csv(improved / "BENIGN.csv").head(100),
-               pd.read_csv(improved / "DDoS.csv").head(100)]).to_csv(site / "a.csv", index=False)
+    site, capture = _site_and_capture(tmp_path, "site", "capture", rows_per_class=100)
     pd.read_csv(improved / "BENIGN.csv").iloc[100:130].to_csv(capture / "b.csv", index=False)
     frame = load_sources([str(site / "a.csv")], [str(capture / "b.csv")])
     plain = TrainConfig(data=[], out="unused", benign=["x"])
