@@ -59,6 +59,7 @@ from stream_ids.loader import _read_header, detect_layout, expand_flow_paths, lo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = REPO_ROOT / "runs" / "generalization" / "flows"
+CAPTURES_DIR = "runs/captures"  # model.captures writes the benign captures' halves here
 DEFAULT_EXTRACTOR_PYTHON = REPO_ROOT / ".venv-cicflowmeter" / "bin" / "python"
 EXTRACTOR_RUNNER = REPO_ROOT / "tests" / "integration" / "cicflowmeter_runner.py"
 MAX_FALSE_ALARM = 0.01
@@ -1386,6 +1387,24 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _captures_first_lines(report: Mapping[str, Any]) -> list[str]:
+    """Say so when a model trained on flows of the benign captures (``runs/captures``, not in
+    the repository): without them here its test split and the random forest are not measured."""
+    if not any(
+        CAPTURES_DIR in str(path)
+        for candidate in report["models"]
+        for path in candidate.get("train_files", [])
+    ):
+        return []
+    return [
+        f"A model here trained on flows of the benign captures (`{CAPTURES_DIR}/`, not in the "
+        "repository): `python -m model.captures` writes them first (same halves, same "
+        "extractor); without them the report still scores every source, but not the model's "
+        "own test split or the random forest.",
+        "",
+    ]
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The report as Markdown: sources, the headline table, families, captures, drift."""
     command, date = report["command"], report["date"]
@@ -1410,6 +1429,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "numbers: `docs/generalization.json`; plots: `docs/img/generalization.png`, "
         "`docs/img/generalization-drift.png`.",
         "",
+        *_captures_first_lines(report),
         *_targets_lines(report, stamp),
         "## Models",
         "",

@@ -444,3 +444,11 @@ def test_training_files_missing_here_still_count_as_training(tmp_path: Path) -> 
     frame = pd.DataFrame({"source_file": ["pcap/benign/webex.pcap", "pcap/benign/ssh.pcap"]})
     kept = outside_training(frame, tmp_path, files)
     assert kept["source_file"].tolist() == ["pcap/benign/ssh.pcap"]
+
+
+def test_the_report_says_when_captures_must_be_extracted_first() -> None:
+    from model.generalization import _captures_first_lines
+
+    trained_on_captures = {"models": [{"train_files": ["runs/captures/benign-A/ssh.pcap.csv"]}]}
+    assert "python -m model.captures" in "".join(_captures_first_lines(trained_on_captures))
+    assert _captures_first_lines({"models": [{"train_files": ["cicids2017-improved/a.csv"]}]}) == []
