@@ -33,7 +33,13 @@ import pandas as pd
 from rich.console import Console
 
 from model.baselines import _autoencoder
-from model.generalization import REPO_ROOT, _git_commit, load_sources
+from model.generalization import (
+    REPO_ROOT,
+    _git_commit,
+    load_sources,
+    outside_training,
+    training_files,
+)
 from model.robustness import alternate_halves, report_preamble
 from stream_ids.calibration import fit_threshold
 from stream_ids.datasets import embedded_sample, shared_data_dir
@@ -45,7 +51,8 @@ console = Console(stderr=True)
 COMMAND = "python -m model.site_baseline"
 TARGET = 0.001
 ERROR_QUANTILE = 0.999
-# Sources the shipped model never trained on that have benign flows, and how to halve them.
+# Sources with benign flows, and how to halve them; a model's own training files are left out
+# (as the generalization report does), and a source it trained on entirely is not a site.
 SITES: dict[str, str | None] = {
     "pcap/benign": "source_file",  # by capture file
     "cse-cic-ids2018-improved": None,  # by row
@@ -166,6 +173,9 @@ def render(report: dict[str, Any]) -> str:
                          for k in ("threshold", "threshold+autoencoder"))
             + " |"
         )
+    if report.get("in_training"):
+        lines += ["", "Not sites for this model (its training data): "
+                  + ", ".join(report["in_training"]) + "."]
     lines += ["", f"_{stamp}._", ""]
     return "\n".join(lines)
 
@@ -181,17 +191,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     from stream_ids.quiet import expected_tracing
 
     scorer = Scorer.load(args.model, calibrated=False)
-    sources = load_sources(shared_data_dir())
+    shared = shared_data_dir()
+    sources = load_sources(shared)
+    trained_on = training_files(scorer.manifest)
     reference = scored(scorer, load_flows([embedded_sample()]))
-    rows = []
+    rows, in_training = [], []
     for name, by in SITES.items():
-        if name in sources:
-            console.print(f"site {name}", highlight=False)
-            with expected_tracing():  # many small predictions of new shapes
-                rows.append(measure_site(scorer, name, sources[name], by, reference, args.seed))
+        if name not in sources:
+            continue
+        frame = outside_training(sources[name], shared, trained_on)
+        if not (frame["is_attack"] == 0).any():
+            in_training.append(name)
+            continue
+        console.print(f"site {name}", highlight=False)
+        with expected_tracing():  # many small predictions of new shapes
+            rows.append(measure_site(scorer, name, frame, by, reference, args.seed))
     report = {"command": COMMAND, "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "git": _git_commit(), "seconds": time.time() - started,
-              "model_version": scorer.model_version, "sites": rows}
+              "model_version": scorer.model_version, "sites": rows,
+              "in_training": in_training}
     args.out.write_text(render(report))
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {args.out} in {report['seconds']:.0f} s")
