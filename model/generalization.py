@@ -535,11 +535,15 @@ def load_sources(
     return sources
 
 
-def training_files(manifest: Mapping[str, Any], root: Path = REPO_ROOT) -> list[Path]:
-    """The resolved files of a manifest's ``training.data`` and ``training.benign`` (relative
-    paths: from ``root``)."""
+def training_files(
+    manifest: Mapping[str, Any],
+    root: Path = REPO_ROOT,
+    lists: Sequence[str] = ("data", "benign"),
+) -> list[Path]:
+    """The resolved files of a manifest's ``training.data`` and ``training.benign`` (or only
+    the ``lists`` named; relative paths: from ``root``)."""
     training = manifest.get("training", {})
-    data = [*training.get("data", []), *training.get("benign", [])]
+    data = [entry for name in lists for entry in training.get(name, [])]
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in data]
     # A missing file is kept by name (manifests list files), so that its source still counts
     # as "in training" where the training data is not here (e.g. captures not yet extracted).
@@ -627,12 +631,10 @@ def _prepare_training(
     from model.train import TrainConfig, prepare
 
     training = manifest.get("training", {})
-    # The rows the training split: --benign files count as benign and go through the same
+    # The rows of the training split: --benign files count as benign and go through the same
     # loader (a different row set would give a different random split, and a "test split"
     # holding training rows). Augmented copies never join the test split, so they are left out.
-    benign = {path.resolve() for path in expand_flow_paths(
-        [Path(p) if Path(p).is_absolute() else REPO_ROOT / p for p in training.get("benign", [])]
-    )}
+    benign = set(training_files(manifest, lists=("benign",)))
     config = TrainConfig(
         data=[str(path) for path in train_files if path not in benign],
         benign=[str(path) for path in train_files if path in benign],
