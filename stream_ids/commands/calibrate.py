@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stream_ids.calibration import DEFAULT_MIN_RECALL, DEFAULT_TARGET
+from stream_ids.calibration import DEFAULT_MIN_RECALL, DEFAULT_TARGET, flows_needed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -253,4 +253,23 @@ def run(args: argparse.Namespace) -> int:
         + f"\nwrote {path} ({CALIBRATION_FILE}, sha256 {calibration.sha256[:16]}...)",
         highlight=False,
     )
+    console.print(assurance_line(calibration), highlight=False)
     return 0
+
+
+def assurance_line(calibration: Calibration) -> str:
+    """What the flows used can vouch for on the site's later clean traffic (calibration module)."""
+    assured = calibration.assured_alert_rate
+    if assured is None:
+        return "no assured alert rate (calibration written before it was recorded)"
+    line = (
+        f"{calibration.flows_used} flows vouch for at most {assured:.3%} alerts on later clean "
+        "traffic like them"
+    )
+    needed = flows_needed(calibration.target_alert_rate)
+    if calibration.flows_used >= needed:
+        return line  # enough flows: the bound sits within ~1/flows of what they show
+    return (
+        f"[yellow]warning[/yellow]: {line}, not the {calibration.target_alert_rate:.3%} target: "
+        f"that needs at least {needed:,} clean flows"
+    )

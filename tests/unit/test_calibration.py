@@ -13,7 +13,13 @@ import pandas as pd
 import pytest
 
 from stream_ids.artifacts import shipped_model_dir
-from stream_ids.calibration import CALIBRATION_FILE, Calibration, fit_threshold, make_calibration
+from stream_ids.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    fit_threshold,
+    flows_needed,
+    make_calibration,
+)
 from stream_ids.datasets import shared_data_dir
 from stream_ids.errors import ArtifactError, ConfigurationError
 from stream_ids.scorer import Scorer
@@ -35,6 +41,52 @@ def test_the_attack_floor_caps_the_threshold() -> None:
     assert fitted["threshold"] == fitted["ceiling"] < fitted["clean_quantile_threshold"]
     assert np.mean(attacks >= fitted["threshold"]) >= 0.9
     assert fitted["reference_recall"] == pytest.approx(np.mean(attacks >= fitted["threshold"]))
+
+
+def test_the_assured_rate_is_the_conformal_bound_of_the_flows_used() -> None:
+    clean = np.linspace(0.0, 0.999, 1000, dtype=np.float32)
+    # 10 of 1,000 flows alert: a new flow like them alerts with chance <= 11/1,001
+    assert fit_threshold(clean, target=0.01)["assured_alert_rate"] == pytest.approx(11 / 1001)
+    # 112 flows cannot vouch for 0.1%: none of them alert, and the bound is still 1/113
+    few = fit_threshold(clean[:112], target=0.001)
+    assert few["expected_alert_rate"] == 0.0
+    assert few["assured_alert_rate"] == pytest.approx(1 / 113)
+    assert flows_needed(0.001) == 999 and flows_needed(0.01) == 100 and flows_needed(0.0001) == 9999
+    # 999 flows are the fewest whose bound reaches 0.1% (none of them alerting)
+    assert fit_threshold(np.linspace(0, 0.9, 999), 0.001)["assured_alert_rate"] <= 0.001
+    assert fit_threshold(np.linspace(0, 0.9, 998), 0.001)["assured_alert_rate"] > 0.001
+    # 1,144 flows: one may alert, and the bound is 2/1,145
+    assert fit_threshold(np.linspace(0, 0.9, 1144), 0.001)["assured_alert_rate"] == 2 / 1145
+
+
+def test_the_command_warns_when_the_flows_cannot_vouch_for_the_target() -> None:
+    from stream_ids.commands.calibrate import assurance_line
+
+    def line(flows: int, target: float) -> str:
+        return assurance_line(make_calibration(
+            site="lab", model_version="v", model_sha256="a" * 64,
+            clean_scores=np.linspace(0, 0.9, flows), attack_scores=None, target=target,
+            min_recall=0.95, sources=["a.csv"],
+        ))
+
+    assert line(112, 0.001) == (
+        "[yellow]warning[/yellow]: 112 flows vouch for at most 0.885% alerts on later clean "
+        "traffic like them, not the 0.100% target: that needs at least 999 clean flows"
+    )
+    assert line(999, 0.001) == (
+        "999 flows vouch for at most 0.100% alerts on later clean traffic like them"
+    )
+    assert line(112, 0.01) == (
+        "112 flows vouch for at most 1.770% alerts on later clean traffic like them"
+    )
+
+
+def test_a_file_written_before_the_assured_rate_still_reads(tmp_path: Path) -> None:
+    state = json.loads(_calibration("a" * 64, np.linspace(0, 0.9, 300)).canonical_json())
+    del state["assured_alert_rate"]
+    path = tmp_path / CALIBRATION_FILE
+    path.write_text(json.dumps(state))
+    assert Calibration.read(path).assured_alert_rate is None
 
 
 def test_too_few_flows_or_a_bad_target_are_refused() -> None:
@@ -99,6 +151,12 @@ def test_calibrate_command_writes_the_file_and_score_uses_it(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     written = Calibration.read(model / CALIBRATION_FILE)
     assert written.site == "lab-a" and written.flows_used == len(benign.iloc[0::2])
+    # ~1,100 flows: more than the 499 a 0.2% target needs, so no warning
+    assert written.assured_alert_rate is not None
+    assert written.assured_alert_rate > written.expected_alert_rate
+    said = " ".join(done.stderr.split())
+    assert f"vouch for at most {written.assured_alert_rate:.3%}" in said
+    assert "warning" not in said
     assert written.target_alert_rate == 0.002
     assert written.reference_recall is not None and written.reference_recall >= 0.95
     after = cli("score", str(halves["second"]), "--model", str(model),
