@@ -52,6 +52,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
+from model import false_alarms
 from stream_ids import schema
 from stream_ids.artifacts import sha256_file
 from stream_ids.errors import ConfigurationError, SchemaError, StreamIdsError
@@ -774,6 +775,10 @@ def evaluate(
                 scores = score_by_file(candidate.score, rows)
                 metrics = source_metrics(scores, rows, candidate.threshold, max_false_alarm)
                 metrics["seconds"] = time.perf_counter() - started
+                if metrics["benign"]:
+                    metrics["false_alarm_kinds"] = false_alarms.breakdown(
+                        scores, rows, candidate.threshold
+                    )
                 files = rows["source_file"].to_numpy()
                 metrics["by_file"] = {
                     str(file): source_metrics(
@@ -933,6 +938,7 @@ def calibrate_on_halves(
             ceiling=fitted["ceiling"],
             capped=bool(fitted["capped"]),
             fit_alert_rate=fitted["expected_alert_rate"],
+            assured_alert_rate=fitted["assured_alert_rate"],
             false_alarms=false_alarms,
             false_alarm_rate=_rate(false_alarms, len(scored)),
             detected=detected,
@@ -1126,9 +1132,15 @@ def _calibrated_cell(row: Mapping[str, Any] | None) -> tuple[str, bool | None]:
             met = False
             continue
         capped = ", capped" if entry.get("capped") else ""
+        assured = entry.get("assured_alert_rate")
+        vouched = (
+            f"; {entry['fit_scored']:,} flows vouch for <= {_percent(assured)}"
+            if assured is not None
+            else ""
+        )
         cells.append(
             f"{direction} {_fraction(entry['false_alarms'], entry['test_scored'], 2)}"
-            f" (threshold {entry['threshold']:.4g}{capped})"
+            f" (threshold {entry['threshold']:.4g}{capped}{vouched})"
         )
         met = (
             met
@@ -1279,11 +1291,14 @@ def _calibration_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
         "(`stream_ids.offline.score_frame`, file by file): dead-lettered flows neither "
         "calibrate nor alert (they are left out of the false-alarm denominators, and count as "
         "missed attacks); `stream-ids calibrate` needs 100 scorable flows, so a half with fewer "
-        "is *not calibratable*. *Before*: the same half at the model's own threshold.",
+        "is *not calibratable*. *Before*: the same half at the model's own threshold. "
+        "*Vouched for*: the false-alarm rate the fit half can vouch for on traffic like it, "
+        "(m + 1) / (n + 1) with m of its n flows alerting (the conformal bound that "
+        "`stream-ids calibrate` reports; a 0.1% bound needs at least 999 flows).",
         "",
-        "| source | model | fit -> test | benign flows fit / tested | threshold | false alarms "
-        "before | false alarms after | recall before | recall after |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| source | model | fit -> test | benign flows fit / tested | threshold | vouched for | "
+        "false alarms before | false alarms after | recall before | recall after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, info in study.items():
         for source, row in info["rows"].items():
@@ -1298,9 +1313,10 @@ def _calibration_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
                     counts += f" ({refused[0]:,} / {refused[1]:,} dead-lettered)"
                 before = _fraction(entry["false_alarms_before"], entry["test_scored"])
                 recall_before = _percent(entry["recall_before"])
+                vouched = _percent(entry.get("assured_alert_rate"))
                 if "error" in entry:
                     threshold = f"not calibratable ({entry['fit_scored']} scorable flows)"
-                    after = recall = "n/a"
+                    after = recall = vouched = "n/a"
                 else:
                     threshold = f"{entry['threshold']:.4g}" + (
                         " (capped)" if entry["capped"] else ""
@@ -1313,7 +1329,7 @@ def _calibration_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
                     )
                 lines.append(
                     f"| {source} ({row['split']}) | {name} | {direction} | {counts} | "
-                    f"{threshold} | {before} | {after} | "
+                    f"{threshold} | {vouched} | {before} | {after} | "
                     f"{recall_before if entry['attacks'] else 'n/a'} | {recall} |"
                 )
     return [*lines, "", stamp, ""]
@@ -1506,10 +1522,22 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"{_percent(row['recall_at_far'])} | {_number(row['roc_auc'])} | {unlabelled} |"
         )
     lines += ["", stamp, "", "![false alarms and recall per source](img/generalization.png)", ""]
+    lines += _false_alarm_lines(report, stamp)
     lines += _family_lines(report, stamp)
     lines += _capture_lines(report, stamp)
     lines += _drift_lines(report, stamp)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _false_alarm_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
+    """The first model's false alarms by direction and service, per source (none: no lines)."""
+    first = report["models"][0]["name"]
+    by_source = {
+        source: found
+        for source, models in report["results"].items()
+        if (found := models.get(first, {}).get("false_alarm_kinds"))
+    }
+    return false_alarms.markdown_lines(by_source, first, stamp) if by_source else []
 
 
 def _family_lines(report: Mapping[str, Any], stamp: str) -> list[str]:

@@ -149,6 +149,20 @@ def test_render_markdown_writes_the_table_with_the_command_and_date():
     frame = _frame([0, 0, 1, 1])
     metrics = source_metrics(np.array([0.1, 0.6, 0.9, 0.2]), frame, 0.5)
     metrics["by_file"] = {}
+    metrics["false_alarm_kinds"] = {
+        "benign": 2,
+        "false_alarms": 1,
+        "kinds": [
+            {
+                "direction": "inbound from a public address",
+                "service": "TCP/445",
+                "benign": 2,
+                "false_alarms": 1,
+                "false_alarm_rate": 0.5,
+            }
+        ],
+        "other_false_alarms": 0,
+    }
     report = {
         "command": "python -m model.generalization --model model/shipped",
         "date": "2030-01-02 03:04 UTC",
@@ -173,6 +187,8 @@ def test_render_markdown_writes_the_table_with_the_command_and_date():
     assert "| s1 | m1 | 4 | 50.00% (1/2) | 50.00% (1/2) |" in text
     assert "| s2 | m1 | in training |" in text
     assert "x/ten-columns.csv" in text and "DoS Hulk" in text
+    assert "## Where the false alarms are" in text
+    assert "| s1 | inbound from a public address | TCP/445 | 1 of 1 | 2 | 50.0% |" in text
 
 
 def test_yardstick_pools_the_benign_rows_of_other_datasets():
@@ -284,6 +300,7 @@ def test_calibrate_on_halves_fits_one_half_and_measures_the_other():
     # 0.1% of 100 flows: no flow may alert, the threshold sits just above A's top, 99/128.
     assert a_to_b["threshold"] == pytest.approx(99 / 128) and a_to_b["threshold"] > 99 / 128
     assert not a_to_b["capped"] and a_to_b["ceiling"] is None
+    assert a_to_b["assured_alert_rate"] == pytest.approx(1 / 101)  # all 100 vouch for is ~1%
     # B (100 scorable): only 99/128 + 1/256 reaches it. At 0.5: k = 64..99.
     assert (a_to_b["test_benign"], a_to_b["test_scored"]) == (101, 100)
     assert (a_to_b["false_alarms"], a_to_b["false_alarm_rate"]) == (1, 0.01)
