@@ -22,6 +22,11 @@ source (``cicflowmeter`` 0.5.0: ``features/packet_length.py``, ``features/flow_b
 Rates follow from the lengths (bytes per second scale with the bytes). The transport header
 of a Java row is its mean header bytes per packet (``fwd_header_length / total_fwd_packets``),
 8 for UDP. Pure and vectorised: frame in, new frame out.
+
+:func:`rescale_time`: the same flows on a network with another pace (time features scaled,
+per-second rates inversely), for the augmented copies' time-scale jitter (``--augment-timescale``):
+the CICIDS2017 attacks all ran inside one LAN, so absolute times say "this network" as much as
+"this attack" (docs/model-v2.md section 7).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from model.features import UNSTABLE_GROUPS
+from stream_ids import schema
 from stream_ids.layouts import PYTHON_CICFLOWMETER
 
 ETHERNET_HEADER = 14.0
@@ -126,6 +132,48 @@ def as_java_versions(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         shift = rng.choice([-1.0, 1.0], size=int(rows.sum()))
         out.loc[rows, name] = np.maximum(out.loc[rows, name].to_numpy() + shift, 0.0)
     return out
+
+
+# Per-second rates that the time scale divides (the bulk rates are bytes per second of bulk).
+PER_SECOND_FEATURES: tuple[str, ...] = (
+    *schema.RATE_FEATURES,
+    "fwd_bulk_rate_avg",
+    "bwd_bulk_rate_avg",
+)
+
+
+def rescale_time(frame: pd.DataFrame, factor: np.ndarray) -> pd.DataFrame:
+    """A copy of ``frame`` as its flows would look ``factor`` times slower (per row): durations,
+    inter-arrival, active and idle times times the factor, per-second rates divided by it.
+
+    The same exchange on a network with another round-trip time, or a host with another pace;
+    counts, sizes and flags do not change. Infinity and NaN stay what they are.
+    """
+    scale = np.asarray(factor, dtype=np.float64)
+    if scale.shape != (len(frame),) or not np.all(np.isfinite(scale) & (scale > 0)):
+        raise ValueError("one finite positive time factor per row")
+    out = frame.copy()
+    for names, power in ((schema.TIME_FEATURES, 1.0), (PER_SECOND_FEATURES, -1.0)):
+        for name in names:
+            if name in out:  # each column keeps its dtype (float32 from the loader)
+                column = out[name].to_numpy(dtype=np.float64) * scale**power
+                out[name] = column.astype(frame[name].dtype)
+    return out
+
+
+def timescale_factors(keys: pd.Series, spread: float, seed: int) -> np.ndarray:
+    """One factor per row, log-uniform in [1/spread, spread], the same for every row of a key
+    (a host's window: one network, one pace); a missing key is a key of its own."""
+    if spread < 1.0:
+        raise ValueError(f"time-scale spread {spread} must be at least 1")
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    missing = codes < 0
+    codes = codes.astype(np.int64)
+    codes[missing] = len(uniques) + np.arange(int(missing.sum()))
+    rng = np.random.default_rng(seed)
+    keys_count = int(codes.max(initial=-1)) + 1
+    per_key = np.exp(rng.uniform(-np.log(spread), np.log(spread), size=keys_count))
+    return per_key[codes]
 
 
 JAVA_VERSIONS = "java-versions"

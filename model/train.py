@@ -88,6 +88,9 @@ class TrainConfig:
     # as a class. The copies join the train and validation splits of their originals; the test
     # split stays the original rows.
     augment_extractors: list[str] = field(default_factory=list)
+    # Time-scale jitter of those copies: each copied host's flows run ``s`` times slower, ``s``
+    # log-uniform in [1/F, F] (model.extractors.rescale_time); 1: none.
+    augment_timescale: float = 1.0
     verbose: int = 2
     hyper: Hyper = field(default_factory=Hyper)
     command: str = ""
@@ -470,6 +473,21 @@ def augment_extractors(
     )
 
 
+def jitter_timescale(
+    frame: pd.DataFrame, first_copy: int, spread: float, seed: int
+) -> pd.DataFrame:
+    """``frame`` with rows from ``first_copy`` on (the augmented copies) rescaled in time, one
+    factor per window host (:func:`window_hosts`); the originals, and so the test split, keep
+    their times."""
+    from model.extractors import rescale_time, timescale_factors
+
+    copies = frame.iloc[first_copy:]
+    keys = window_hosts(frame).iloc[first_copy:].where(copies["src_ip"].notna())
+    factors = timescale_factors(keys.reset_index(drop=True), spread, seed)
+    rescaled = rescale_time(copies, factors)
+    return pd.concat([frame.iloc[:first_copy], rescaled], ignore_index=True)
+
+
 def window_hosts(frame: pd.DataFrame) -> pd.Series:
     """Window grouping key: the source host, per source (or layout) when the data mixes them (a
     stream carries one extractor's flows, so a window never mixes two extractors)."""
@@ -495,9 +513,18 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
         f"{feature_dups} rows repeat another row's features"
     )
     idx = split_indices(frame, config.split, config.seed)
+    if config.augment_timescale != 1.0 and not config.augment_extractors:
+        raise SchemaError(
+            "--augment-timescale jitters the augmented copies: add --augment-extractor"
+        )
     if config.augment_extractors:
+        originals = len(frame)
         frame, idx = augment_extractors(frame, idx, config.augment_extractors)
         log(f"extractor augmentation ({', '.join(config.augment_extractors)}): {len(frame)} rows")
+        if config.augment_timescale != 1.0:
+            frame = jitter_timescale(frame, originals, config.augment_timescale, config.seed)
+            log(f"time-scale jitter of the copies: x1/{config.augment_timescale:g} .. "
+                f"x{config.augment_timescale:g} per host")
     from model.features import FEATURE_SETS
 
     if config.features not in FEATURE_SETS:
@@ -614,6 +641,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> dict[str, 
         "features": config.features,
         "balance_sources": config.balance_sources,
         "augment_extractors": list(config.augment_extractors),
+        "augment_timescale": config.augment_timescale,
         "benign_weight": config.benign_weight,
         "sources": (
             {str(k): int(v) for k, v in frame["source"].value_counts().items()}

@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also train on every flow as this extractor (or another Java CICFlowMeter "
         "release) writes it (model/extractors.py)",
     )
+    parser.add_argument(
+        "--augment-timescale", type=float, default=1.0, metavar="F",
+        help="run each augmented copy's hosts F times faster to F times slower (log-uniform, "
+        "per host): times scaled, per-second rates inversely (default 1: off)",
+    )
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -96,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         balance_sources=args.balance_sources,
         benign_weight=args.benign_weight,
         augment_extractors=list(args.augment_extractor),
+        augment_timescale=args.augment_timescale,
         verbose=0 if args.quiet else 2,
         hyper=Hyper(
             learning_rate=args.learning_rate,

@@ -107,3 +107,68 @@ def test_rows_the_python_package_wrote_are_not_copied(benign: pd.DataFrame) -> N
         new_idx["train"], np.r_[idx["train"], java_train + 100, java_train + 160]
     )
     np.testing.assert_array_equal(new_idx["test"], idx["test"])
+
+
+def test_rescaled_time_scales_times_and_divides_rates(benign: pd.DataFrame) -> None:
+    from model.extractors import PER_SECOND_FEATURES, rescale_time
+    from stream_ids import schema
+
+    rows = benign.iloc[:50]
+    factor = np.linspace(0.1, 10.0, 50)
+    out = rescale_time(rows, factor)
+    for name in schema.TIME_FEATURES:
+        np.testing.assert_allclose(out[name], rows[name] * factor, rtol=1e-6)
+    finite = np.isfinite(rows["flow_bytes_per_s"].to_numpy())
+    for name in PER_SECOND_FEATURES:
+        np.testing.assert_allclose(out[name][finite], (rows[name] / factor)[finite], rtol=1e-6)
+    # Counts, sizes and flags are the same exchange, whatever the pace.
+    for name in ("total_fwd_packets", "total_length_bwd_packets", "syn_flag_count"):
+        np.testing.assert_array_equal(out[name], rows[name])
+    assert rows.equals(benign.iloc[:50])  # pure
+    with pytest.raises(ValueError, match="finite positive"):
+        rescale_time(rows, np.zeros(50))
+
+
+def test_timescale_factors_are_one_per_host_within_the_spread() -> None:
+    from model.extractors import timescale_factors
+
+    keys = pd.Series(["a", "b", "a", None, None, "b"])
+    factors = timescale_factors(keys, spread=10.0, seed=3)
+    assert factors[0] == factors[2] and factors[1] == factors[5]
+    assert factors[3] != factors[4]  # a flow without a host is a host of its own
+    assert np.all((factors >= 0.1) & (factors <= 10.0))
+    np.testing.assert_array_equal(factors, timescale_factors(keys, 10.0, seed=3))
+    np.testing.assert_array_equal(timescale_factors(keys, 1.0, seed=3), np.ones(6))
+    many = timescale_factors(pd.Series(np.arange(4000).astype(str)), 10.0, seed=1)
+    # log-uniform: about half the hosts slower, half faster
+    assert 0.45 < np.mean(many > 1.0) < 0.55
+    with pytest.raises(ValueError, match="at least 1"):
+        timescale_factors(keys, 0.5, seed=3)
+
+
+def test_only_the_augmented_copies_are_jittered(benign: pd.DataFrame) -> None:
+    from model.train import jitter_timescale
+
+    frame = benign.iloc[:100].assign(layout="cicids2017-improved")
+    idx = {"train": np.arange(0, 100, 2), "val": np.arange(1, 100, 4), "test": np.arange(3, 100, 4)}
+    augmented, _ = augment_extractors(frame, idx, ["java-versions"])
+    out = jitter_timescale(augmented, 100, spread=10.0, seed=5)
+    pd.testing.assert_frame_equal(out.iloc[:100], augmented.iloc[:100])  # originals untouched
+    ratio = (out.flow_duration.iloc[100:] / augmented.flow_duration.iloc[100:]).to_numpy()
+    moved = np.isfinite(ratio) & (augmented.flow_duration.iloc[100:].to_numpy() > 0)
+    assert moved.sum() > 20 and np.all((ratio[moved] > 0.099) & (ratio[moved] < 10.01))
+    # one pace per host of the copies
+    hosts = augmented.src_ip.iloc[100:].to_numpy()
+    for host in pd.unique(hosts[moved]):
+        assert np.ptp(ratio[moved][hosts[moved] == host]) < 1e-6 * ratio[moved].max()
+
+
+def test_timescale_jitter_needs_copies_to_jitter(tmp_path) -> None:
+    from model.train import TrainConfig, prepare
+
+    config = TrainConfig(
+        data=[str(shared_data_dir() / "cicids2017-improved" / "BENIGN.csv")],
+        out=str(tmp_path), augment_timescale=10.0,
+    )
+    with pytest.raises(SchemaError, match="add --augment-extractor"):
+        prepare(config, log=lambda message: None)
