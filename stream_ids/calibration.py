@@ -10,10 +10,14 @@ reach; when the two disagree the ceiling wins and the calibration says so (``cap
 
 How far the flows used can vouch for the target: if the site's later clean traffic is like the
 flows used (exchangeable), a flow of it alerts with probability at most ``(m + 1) / (n + 1)``,
-``m`` of the ``n`` flows used being at or above the threshold (the split-conformal bound). That
-is ``assured_alert_rate``. A 0.1% target needs at least 999 flows before it can be more than a
-hope (:func:`flows_needed`); with fewer, the threshold sits just above the highest clean score
-and the calibration says how little that vouches for.
+``m`` of the ``n`` flows used being at or above the threshold, on average over calibrations
+(the split-conformal bound; one calibration can land above it). That is
+``assured_alert_rate``. The quantile lets ``floor(target * n)`` flows alert, so the bound
+exceeds the target by up to ``1 / (n + 1)``: it is within a quarter of the target from
+``4 / target - 5`` flows on (3,995 for 0.1%; :func:`flows_needed`), and with fewer than
+``1 / target - 1`` (999) the threshold sits just above the highest clean score and still
+vouches for less. A capped threshold is the floor's, not the site's: its bound says how much
+clean traffic reaches the attacks' scores.
 
 ``calibration.json`` lies beside the model (``model.keras``, ``transform.json``); it names the
 model it was made for (the sha256 of ``model.keras``), and :meth:`stream_ids.scorer.Scorer.load`
@@ -42,10 +46,12 @@ if TYPE_CHECKING:
 
 CALIBRATION_FILE = "calibration.json"
 FORMAT = "stream-ids-calibration"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: assured_alert_rate added
+READABLE_VERSIONS = (1, 2)  # a version 1 file has no assured_alert_rate (None)
 DEFAULT_TARGET = 0.001  # 0.1% of clean traffic alerts
 DEFAULT_MIN_RECALL = 0.95  # of the reference attack flows
-MIN_FLOWS = 100  # fewer clean flows cannot place a 0.1% quantile anywhere meaningful
+MIN_FLOWS = 100  # fewer clean flows cannot place even a 1% quantile (flows_needed says more)
+BOUND_TOLERANCE = 0.25  # the bound may exceed the target by this share of it before a warning
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class Calibration:
             raise ArtifactError(f"{path}: unreadable calibration ({error})") from error
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ArtifactError(f"{path}: not a stream-ids calibration")
-        if state.get("version") != FORMAT_VERSION:
+        if state.get("version") not in READABLE_VERSIONS:
             raise ArtifactError(f"{path}: calibration version {state.get('version')!r} unknown")
         try:
             state["sources"] = tuple(state["sources"])
@@ -172,13 +178,24 @@ def fit_threshold(
 
 def assured_alert_rate(alerting: int, flows: int) -> float:
     """The split-conformal bound: ``alerting`` of ``flows`` clean flows at or above a threshold
-    -> at most this chance that a new flow like them reaches it."""
+    -> at most this chance, on average over calibrations, that a new flow like them reaches it."""
     return min(1.0, (alerting + 1) / (flows + 1))
 
 
-def flows_needed(target: float) -> int:
-    """The fewest clean flows whose bound can reach ``target`` (none of them alerting)."""
-    return max(MIN_FLOWS, math.ceil(1.0 / target - 1.0 - 1e-9))
+def flows_needed(target: float, tolerance: float = BOUND_TOLERANCE) -> int:
+    """The fewest clean flows from which the quantile's bound, ``(floor(target * n) + 1) /
+    (n + 1)``, always stays within ``(1 + tolerance) * target``: n >= 1 / (tolerance * target)
+    - (1 + tolerance) / tolerance."""
+    needed = 1.0 / (tolerance * target) - (1.0 + tolerance) / tolerance
+    return max(MIN_FLOWS, math.ceil(needed - 1e-9))
+
+
+def vouches_for_target(calibration: Calibration) -> bool | None:
+    """Whether the flows used vouch for the target within the tolerance (None: not recorded)."""
+    if calibration.assured_alert_rate is None:
+        return None
+    limit = (1.0 + BOUND_TOLERANCE) * calibration.target_alert_rate
+    return calibration.assured_alert_rate <= limit + 1e-12
 
 
 def reference_attack_scores(

@@ -17,7 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stream_ids.calibration import DEFAULT_MIN_RECALL, DEFAULT_TARGET, flows_needed
+from stream_ids.calibration import (
+    DEFAULT_MIN_RECALL,
+    DEFAULT_TARGET,
+    flows_needed,
+    vouches_for_target,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -263,13 +268,18 @@ def assurance_line(calibration: Calibration) -> str:
     if assured is None:
         return "no assured alert rate (calibration written before it was recorded)"
     line = (
-        f"{calibration.flows_used} flows vouch for at most {assured:.3%} alerts on later clean "
-        "traffic like them"
+        f"{calibration.flows_used:,} flows vouch for at most {assured:.3%} alerts on later clean "
+        "traffic like them (on average)"
     )
-    needed = flows_needed(calibration.target_alert_rate)
-    if calibration.flows_used >= needed:
-        return line  # enough flows: the bound sits within ~1/flows of what they show
+    if vouches_for_target(calibration):
+        return line
+    target = f"{calibration.target_alert_rate:.3%}"
+    if calibration.capped:
+        return (
+            f"[yellow]warning[/yellow]: {line}, not the {target} target: the attack floor set "
+            "the threshold, because this traffic scores as high as known attacks"
+        )
     return (
-        f"[yellow]warning[/yellow]: {line}, not the {calibration.target_alert_rate:.3%} target: "
-        f"that needs at least {needed:,} clean flows"
+        f"[yellow]warning[/yellow]: {line}, not the {target} target: that needs at least "
+        f"{flows_needed(calibration.target_alert_rate):,} clean flows"
     )

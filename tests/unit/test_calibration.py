@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from stream_ids.calibration import (
     fit_threshold,
     flows_needed,
     make_calibration,
+    vouches_for_target,
 )
 from stream_ids.datasets import shared_data_dir
 from stream_ids.errors import ArtifactError, ConfigurationError
@@ -51,12 +53,25 @@ def test_the_assured_rate_is_the_conformal_bound_of_the_flows_used() -> None:
     few = fit_threshold(clean[:112], target=0.001)
     assert few["expected_alert_rate"] == 0.0
     assert few["assured_alert_rate"] == pytest.approx(1 / 113)
-    assert flows_needed(0.001) == 999 and flows_needed(0.01) == 100 and flows_needed(0.0001) == 9999
     # 999 flows are the fewest whose bound reaches 0.1% (none of them alerting)
     assert fit_threshold(np.linspace(0, 0.9, 999), 0.001)["assured_alert_rate"] <= 0.001
     assert fit_threshold(np.linspace(0, 0.9, 998), 0.001)["assured_alert_rate"] > 0.001
-    # 1,144 flows: one may alert, and the bound is 2/1,145
+    # 1,144 flows: one may alert, and the bound is 2/1,145, almost twice the target
     assert fit_threshold(np.linspace(0, 0.9, 1144), 0.001)["assured_alert_rate"] == 2 / 1145
+
+
+@pytest.mark.parametrize("target", [0.01, 0.002, 0.001, 0.0001])
+def test_from_flows_needed_on_the_bound_stays_within_a_quarter_of_the_target(target) -> None:
+    needed = flows_needed(target)
+    assert flows_needed(0.001) == 3995 and flows_needed(0.01) == 395
+    for flows in range(needed, needed + 3 * needed):
+        bound = (math.floor(target * flows) + 1) / (flows + 1)
+        assert bound <= 1.25 * target + 1e-12
+    # and just below it, some count of flows exceeds it
+    assert any(
+        (math.floor(target * flows) + 1) / (flows + 1) > 1.25 * target
+        for flows in range(needed // 2, needed)
+    )
 
 
 def test_the_command_warns_when_the_flows_cannot_vouch_for_the_target() -> None:
@@ -71,22 +86,42 @@ def test_the_command_warns_when_the_flows_cannot_vouch_for_the_target() -> None:
 
     assert line(112, 0.001) == (
         "[yellow]warning[/yellow]: 112 flows vouch for at most 0.885% alerts on later clean "
-        "traffic like them, not the 0.100% target: that needs at least 999 clean flows"
+        "traffic like them (on average), not the 0.100% target: that needs at least 3,995 "
+        "clean flows"
     )
     assert line(999, 0.001) == (
-        "999 flows vouch for at most 0.100% alerts on later clean traffic like them"
+        "999 flows vouch for at most 0.100% alerts on later clean traffic like them (on average)"
     )
-    assert line(112, 0.01) == (
-        "112 flows vouch for at most 1.770% alerts on later clean traffic like them"
+    # 1,144 flows at 0.1%: 2/1,145 = 0.175% is not within a quarter of the target
+    assert line(1144, 0.001).startswith(
+        "[yellow]warning[/yellow]: 1,144 flows vouch for at most 0.175%"
     )
+    assert line(5000, 0.001) == (
+        "5,000 flows vouch for at most 0.120% alerts on later clean traffic like them (on average)"
+    )
+    assert line(112, 0.01).endswith("not the 1.000% target: that needs at least 395 clean flows")
+    capped = assurance_line(make_calibration(
+        site="lab", model_version="v", model_sha256="a" * 64,
+        clean_scores=np.linspace(0, 0.9, 5000), attack_scores=np.full(100, 0.5), target=0.001,
+        min_recall=0.95, sources=["a.csv"],
+    ))
+    assert capped.endswith("the attack floor set the threshold, because this traffic scores as "
+                           "high as known attacks")
 
 
 def test_a_file_written_before_the_assured_rate_still_reads(tmp_path: Path) -> None:
     state = json.loads(_calibration("a" * 64, np.linspace(0, 0.9, 300)).canonical_json())
+    assert state["version"] == 2
     del state["assured_alert_rate"]
+    state["version"] = 1
     path = tmp_path / CALIBRATION_FILE
     path.write_text(json.dumps(state))
-    assert Calibration.read(path).assured_alert_rate is None
+    old = Calibration.read(path)
+    assert old.assured_alert_rate is None and vouches_for_target(old) is None
+    state["version"] = 3
+    path.write_text(json.dumps(state))
+    with pytest.raises(ArtifactError, match="calibration version 3 unknown"):
+        Calibration.read(path)
 
 
 def test_too_few_flows_or_a_bad_target_are_refused() -> None:
@@ -151,12 +186,12 @@ def test_calibrate_command_writes_the_file_and_score_uses_it(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     written = Calibration.read(model / CALIBRATION_FILE)
     assert written.site == "lab-a" and written.flows_used == len(benign.iloc[0::2])
-    # ~1,100 flows: more than the 499 a 0.2% target needs, so no warning
+    # ~1,100 flows at 0.2%: two may alert, 3 / 1,131 = 0.27% is more than a quarter over
     assert written.assured_alert_rate is not None
     assert written.assured_alert_rate > written.expected_alert_rate
     said = " ".join(done.stderr.split())
     assert f"vouch for at most {written.assured_alert_rate:.3%}" in said
-    assert "warning" not in said
+    assert ("warning" in said) == (not vouches_for_target(written))
     assert written.target_alert_rate == 0.002
     assert written.reference_recall is not None and written.reference_recall >= 0.95
     after = cli("score", str(halves["second"]), "--model", str(model),
