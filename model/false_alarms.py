@@ -25,6 +25,7 @@ LINK_LOCAL = "to or from a link-local address"
 PUBLIC = "between public addresses"
 MULTICAST = "to a multicast or broadcast address"
 NO_ADDRESSES = "no addresses in the file"
+PARTLY_KNOWN = "an address missing or unreadable"
 
 PROTOCOL_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP"}
 
@@ -36,6 +37,8 @@ def address_scope(address: str) -> str | None:
         parsed = ipaddress.ip_address(address.strip())
     except (AttributeError, ValueError):
         return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped  # ::ffff:169.254.169.254 is the IPv4 address's scope
     if parsed.is_multicast or str(parsed) == "255.255.255.255":
         return "multicast"
     if parsed.is_link_local:
@@ -65,7 +68,7 @@ def direction(source: Any, destination: Any) -> str:
         return PUBLIC
     if scopes == ("private", "private"):
         return INTERNAL
-    return NO_ADDRESSES  # one address missing: the file cannot say which way the flow went
+    return PARTLY_KNOWN  # the file cannot say which way the flow went
 
 
 def service(protocol: Any, port: Any) -> str:
@@ -73,11 +76,11 @@ def service(protocol: Any, port: Any) -> str:
     try:
         number = int(protocol)
         name = PROTOCOL_NAMES.get(number, f"proto {number}")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         name = "?"
     try:
         port_text = str(int(port))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         port_text = "?"
     return name if name == "ICMP" else f"{name}/{port_text}"
 
@@ -92,8 +95,13 @@ def traffic_kinds(frame: pd.DataFrame) -> pd.DataFrame:
     protocols, ports = _column(frame, "protocol"), _column(frame, "dst_port")
     return pd.DataFrame(
         {
-            "direction": [direction(s, d) for s, d in zip(sources, destinations, strict=True)],
-            "service": [service(p, port) for p, port in zip(protocols, ports, strict=True)],
+            "direction": [
+                direction(source, destination)
+                for source, destination in zip(sources, destinations, strict=True)
+            ],
+            "service": [
+                service(protocol, port) for protocol, port in zip(protocols, ports, strict=True)
+            ],
         },
         index=frame.index,
     )

@@ -1293,8 +1293,9 @@ def _calibration_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
         "missed attacks); `stream-ids calibrate` needs 100 scorable flows, so a half with fewer "
         "is *not calibratable*. *Before*: the same half at the model's own threshold. "
         "*Vouched for*: the false-alarm rate the fit half can vouch for on traffic like it, "
-        "(m + 1) / (n + 1) with m of its n flows alerting (the conformal bound that "
-        "`stream-ids calibrate` reports; a 0.1% bound needs at least 999 flows).",
+        "(m + 1) / (n + 1) with m of its n flows alerting (the conformal bound, on "
+        "average over calibrations, that `stream-ids calibrate` reports; it cannot reach 0.1% "
+        "with fewer than 999 flows, and stays within a quarter of it from 3,995 on).",
         "",
         "| source | model | fit -> test | benign flows fit / tested | threshold | vouched for | "
         "false alarms before | false alarms after | recall before | recall after |",
@@ -1536,6 +1537,7 @@ def _false_alarm_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
         source: found
         for source, models in report["results"].items()
         if (found := models.get(first, {}).get("false_alarm_kinds"))
+        and found["false_alarms"]
     }
     return false_alarms.markdown_lines(by_source, first, stamp) if by_source else []
 

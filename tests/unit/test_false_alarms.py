@@ -14,6 +14,7 @@ from model.false_alarms import (
     MULTICAST,
     NO_ADDRESSES,
     OUTBOUND,
+    PARTLY_KNOWN,
     PUBLIC,
 )
 
@@ -30,7 +31,11 @@ from model.false_alarms import (
         ("192.168.1.7", "255.255.255.255", MULTICAST),
         ("2001:4860::8888", "fd00::1", INBOUND),
         (None, None, NO_ADDRESSES),
-        ("192.168.1.7", "not an address", NO_ADDRESSES),
+        ("192.168.1.7", "not an address", PARTLY_KNOWN),
+        (None, "8.8.8.8", PARTLY_KNOWN),
+        ("::ffff:172.31.66.49", "::ffff:169.254.169.254", LINK_LOCAL),
+        ("::ffff:192.168.1.7", "::ffff:224.0.0.251", MULTICAST),
+        ("::ffff:91.98.59.195", "::ffff:10.0.0.4", INBOUND),
     ],
 )
 def test_direction_follows_the_address_scopes(source, destination, expected):
@@ -43,6 +48,7 @@ def test_service_names_the_protocol_and_port():
     assert false_alarms.service(1, 0) == "ICMP"
     assert false_alarms.service(47, 0) == "proto 47/0"
     assert false_alarms.service(None, float("nan")) == "?/?"
+    assert false_alarms.service(6, float("inf")) == "TCP/?"
 
 
 def _flows(rows):

@@ -469,3 +469,17 @@ def test_the_report_says_when_captures_must_be_extracted_first() -> None:
     trained_on_captures = {"models": [{"train_files": ["runs/captures/benign-A/ssh.pcap.csv"]}]}
     assert "python -m model.captures" in "".join(_captures_first_lines(trained_on_captures))
     assert _captures_first_lines({"models": [{"train_files": ["cicids2017-improved/a.csv"]}]}) == []
+
+
+def test_no_false_alarm_section_when_the_first_model_raised_none() -> None:
+    from model.generalization import _false_alarm_lines
+
+    quiet = {"benign": 5, "false_alarms": 0, "kinds": [], "other_false_alarms": 0}
+    report = {
+        "models": [{"name": "m1"}],
+        "results": {
+            "s1": {"m1": {"false_alarm_kinds": quiet}},
+            "s2": {"m1": {"in_training": True}},
+        },
+    }
+    assert _false_alarm_lines(report, "_stamp_") == []
