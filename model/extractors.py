@@ -147,7 +147,10 @@ def rescale_time(frame: pd.DataFrame, factor: np.ndarray) -> pd.DataFrame:
     inter-arrival, active and idle times times the factor, per-second rates divided by it.
 
     The same exchange on a network with another round-trip time, or a host with another pace;
-    counts, sizes and flags do not change. Infinity and NaN stay what they are.
+    counts, sizes and flags do not change. Infinity and NaN stay what they are. Not every copy
+    is a flow an extractor would write: Java CICFlowMeter ends a flow at 120 s and counts idle
+    time only past 5 s, and a factor does not move those cut-offs (a 100 s flow ten times
+    slower lasts 1,000 s). The model sees the pace vary, not the extractor's rules.
     """
     scale = np.asarray(factor, dtype=np.float64)
     if scale.shape != (len(frame),) or not np.all(np.isfinite(scale) & (scale > 0)):

@@ -18,6 +18,7 @@ in deployment) and each example goes to the split of its last flow.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from stream_ids import artifacts
-from stream_ids.errors import SchemaError
+from stream_ids.errors import ConfigurationError, SchemaError
 from stream_ids.layouts import PYTHON_CICFLOWMETER
 from stream_ids.loader import (
     count_feature_duplicates,
@@ -497,8 +498,20 @@ def window_hosts(frame: pd.DataFrame) -> pd.Series:
     return frame["src_ip"]
 
 
+def check_timescale(config: TrainConfig) -> None:
+    """``--augment-timescale F``: a finite F >= 1, and copies to jitter."""
+    spread = config.augment_timescale
+    if not (math.isfinite(spread) and spread >= 1.0):
+        raise ConfigurationError(f"--augment-timescale {spread}: a factor of at least 1")
+    if spread != 1.0 and not config.augment_extractors:
+        raise ConfigurationError(
+            "--augment-timescale jitters the augmented copies: add --augment-extractor"
+        )
+
+
 def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """Load, de-duplicate, split, fit the transform, build windows."""
+    check_timescale(config)  # before minutes of loading
     if config.benign or config.balance_sources:
         frame = load_sources(config.data, config.benign)
     else:
@@ -513,10 +526,6 @@ def prepare(config: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
         f"{feature_dups} rows repeat another row's features"
     )
     idx = split_indices(frame, config.split, config.seed)
-    if config.augment_timescale != 1.0 and not config.augment_extractors:
-        raise SchemaError(
-            "--augment-timescale jitters the augmented copies: add --augment-extractor"
-        )
     if config.augment_extractors:
         originals = len(frame)
         frame, idx = augment_extractors(frame, idx, config.augment_extractors)

@@ -9,7 +9,7 @@ import pytest
 from model.extractors import AUGMENTATIONS, as_python_cicflowmeter
 from model.train import augment_extractors
 from stream_ids.datasets import shared_data_dir
-from stream_ids.errors import SchemaError
+from stream_ids.errors import ConfigurationError, SchemaError
 from stream_ids.layouts import PYTHON_CICFLOWMETER
 from stream_ids.loader import load_flows
 from stream_ids.transform import PROTOCOL_SLOTS, protocol_one_hot
@@ -170,5 +170,10 @@ def test_timescale_jitter_needs_copies_to_jitter(tmp_path) -> None:
         data=[str(shared_data_dir() / "cicids2017-improved" / "BENIGN.csv")],
         out=str(tmp_path), augment_timescale=10.0,
     )
-    with pytest.raises(SchemaError, match="add --augment-extractor"):
+    with pytest.raises(ConfigurationError, match="add --augment-extractor"):
         prepare(config, log=lambda message: None)
+    for spread in (0.5, float("nan"), float("inf")):
+        config.augment_timescale = spread
+        config.augment_extractors = ["java-versions"]
+        with pytest.raises(ConfigurationError, match="a factor of at least 1"):
+            prepare(config, log=lambda message: None)
