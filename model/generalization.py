@@ -1273,6 +1273,8 @@ def _targets_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
 
 
 def _calibration_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
+    from stream_ids.calibration import flows_needed
+
     study = report.get("calibration") or {}
     if not study:
         return []
@@ -1294,8 +1296,10 @@ def _calibration_lines(report: Mapping[str, Any], stamp: str) -> list[str]:
         "is *not calibratable*. *Before*: the same half at the model's own threshold. "
         "*Vouched for*: the false-alarm rate the fit half can vouch for on traffic like it, "
         "(m + 1) / (n + 1) with m of its n flows alerting (the conformal bound, on "
-        "average over calibrations, that `stream-ids calibrate` reports; it cannot reach 0.1% "
-        "with fewer than 999 flows, and stays within a quarter of it from 3,995 on).",
+        "average over calibrations, that `stream-ids calibrate` reports; it cannot reach "
+        f"{_percent(CALIBRATION_TARGET, 1)} with fewer than "
+        f"{math.ceil(1 / CALIBRATION_TARGET - 1 - 1e-9):,} flows, and stays within a quarter "
+        f"of it from {flows_needed(CALIBRATION_TARGET):,} on).",
         "",
         "| source | model | fit -> test | benign flows fit / tested | threshold | vouched for | "
         "false alarms before | false alarms after | recall before | recall after |",

@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from model.extractors import rescale_time
-from model.generalization import CAPTURES_DIR, REPO_ROOT, load_extracted, score_by_file
+from model.generalization import (
+    CAPTURES_DIR,
+    REPO_ROOT,
+    _mark_benign,
+    load_extracted,
+    score_by_file,
+)
 from stream_ids.datasets import shared_data_dir
 from stream_ids.loader import load_flows
 
@@ -37,9 +43,8 @@ def pace_sources() -> dict[str, pd.DataFrame]:
     captures = sorted((REPO_ROOT / CAPTURES_DIR / "benign-B").glob("*.csv"))
     if captures:
         frames = [load_extracted(path).assign(source_file=path.name) for path in captures]
-        half_b = pd.concat(frames, ignore_index=True)
-        half_b["is_attack"] = 0  # ordinary app traffic (the data README)
-        sources["pcap/benign half B"] = half_b
+        # ordinary app traffic (the data README)
+        sources["pcap/benign half B"] = _mark_benign(pd.concat(frames, ignore_index=True))
     return sources
 
 

@@ -3,10 +3,10 @@
 A model's shipped threshold was chosen on its training captures; on another network the scores
 of ordinary traffic sit elsewhere (docs/generalization.md). Calibration reads flows of the
 site's traffic believed clean, and sets the threshold at the ``1 - target`` quantile of their
-scores, so that about ``target`` of such traffic alerts. A
-*ceiling* keeps known attacks alerting: the threshold never rises above the score that
-``min_recall`` of the reference attack flows (the embedded CICIDS2017 sample's, by default)
-reach; when the two disagree the ceiling wins and the calibration says so (``capped``).
+scores, so that about ``target`` of such traffic alerts. A *ceiling* keeps known attacks
+alerting: the threshold never rises above the score that ``min_recall`` of the reference attack
+flows (the embedded CICIDS2017 sample's, by default) reach; when the two disagree the ceiling
+wins and the calibration says so (``capped``).
 
 How far the flows used can vouch for the target: if the site's later clean traffic is like the
 flows used (exchangeable), a flow of it alerts with probability at most ``(m + 1) / (n + 1)``,
