@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from streaming_harness import Stream
+from streaming_harness import Stream, excerpt
 
 from producers.replay import replay
 from stream_ids.settings import Settings
@@ -62,18 +62,18 @@ class ReliabilityStream(Stream):
     def check_alive(self) -> None:
         """Raise if a named worker died (the tracker's ``alive`` callback)."""
         for name, process in self.by_name.items():
-            assert process.poll() is None, f"{name} died:\n{self.logs()}"
+            assert process.poll() is None, f"{name} died:\n{excerpt(self.tmp / f'{name}.log')}"
 
     def wait_log(self, name: str, text: bytes, timeout: float = 180.0) -> None:
         log = self.tmp / f"{name}.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self.by_name[name]
-            assert process.poll() is None, f"{name} died:\n{log.read_text()[-3000:]}"
+            assert process.poll() is None, f"{name} died:\n{excerpt(log)}"
             if text in log.read_bytes():
                 return
             time.sleep(0.3)
-        raise AssertionError(f"{name}: no {text!r} within {timeout} s:\n{log.read_text()[-3000:]}")
+        raise AssertionError(f"{name}: no {text!r} within {timeout} s:\n{excerpt(log)}")
 
 
 class Tracker(threading.Thread):

@@ -81,14 +81,14 @@ class Stream:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for process, log in self.workers:
-                assert process.poll() is None, f"worker died:\n{log.read_text()[-3000:]}"
+                assert process.poll() is None, f"worker died:\n{excerpt(log)}"
             if all(b"[^Worker]: Ready" in log.read_bytes() for _, log in self.workers):
                 return
             time.sleep(0.5)
         raise AssertionError("workers not ready:\n" + self.logs())
 
     def logs(self) -> str:
-        return "\n".join(log.read_text(errors="replace")[-3000:] for _, log in self.workers)
+        return "\n".join(excerpt(log) for _, log in self.workers)
 
     def collect(self, topic: str, count: int, timeout: float = 240.0) -> list[dict[str, Any]]:
         """Read ``topic`` from the beginning until ``count`` records arrived (or time out)."""
@@ -100,7 +100,7 @@ class Stream:
             if len(records) >= count or time.monotonic() > deadline:
                 break
             for process, log in self.workers:
-                assert process.poll() is None, f"worker died:\n{log.read_text()[-3000:]}"
+                assert process.poll() is None, f"worker died:\n{excerpt(log)}"
         return records
 
     def read_all(self, topic: str) -> list[tuple[bytes | None, Any]]:
@@ -119,3 +119,24 @@ class Stream:
     def alive(self) -> bool:
         return all(process.poll() is None for process, _ in self.workers)
 
+
+
+def excerpt(log: Path, tail: int = 3000) -> str:
+    """A worker log for a failure message: its name, its warnings and errors and the first
+    lines of each traceback (the cause: a crash's last lines only show Faust stopping), then
+    its last ``tail`` characters."""
+    lines = log.read_text(errors="replace").splitlines()
+    picked: list[str] = []
+    in_traceback = 0
+    for line in lines:
+        if line.startswith("Traceback"):
+            in_traceback = 40
+        if in_traceback or "[ERROR]" in line or "[CRITICAL]" in line or "[WARNING]" in line:
+            picked.append(line[:400])
+        in_traceback = max(0, in_traceback - 1)
+    head = "\n".join(picked[-200:])
+    last = "\n".join(lines)[-tail:]
+    return (
+        f"== {log.name}: warnings, errors, tracebacks ==\n{head}\n"
+        f"== {log.name}: last lines ==\n{last}"
+    )
