@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from model.generalization import recall_at_false_alarm, score_by_file
+from model.generalization import _number, _percent, recall_at_false_alarm, score_by_file
 from model.pace import pace_sources
 
 THRESHOLD = 0.5  # every model compared here ships 0.5 (manifest.json)
@@ -88,18 +88,15 @@ def measure(
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    def percent(value: Any) -> str:
-        return "n/a" if value is None else f"{100 * float(value):.2f}%"
-
     lines = [
         "| source | model | false alarms @0.5 | recall @0.5 | recall @1% FAR | ROC AUC |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
-        auc = "n/a" if row["roc_auc"] is None else f"{row['roc_auc']:.3f}"
         lines.append(
-            f"| {row['source']} | {row['model']} | {percent(row['false_alarm_rate'])} | "
-            f"{percent(row['recall'])} | {percent(row['recall_at_1pct_far'])} | {auc} |"
+            f"| {row['source']} | {row['model']} | {_percent(row['false_alarm_rate'])} | "
+            f"{_percent(row['recall'])} | {_percent(row['recall_at_1pct_far'])} | "
+            f"{_number(row['roc_auc'])} |"
         )
     for row in rows:
         if row.get("benign_flows"):

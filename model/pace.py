@@ -26,6 +26,7 @@ from model.generalization import (
     CAPTURES_DIR,
     REPO_ROOT,
     _mark_benign,
+    _percent,
     load_extracted,
     score_by_file,
 )
@@ -74,16 +75,13 @@ def measure(
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    def percent(value: Any) -> str:
-        return "n/a" if value is None else f"{100 * float(value):.2f}%"
-
     lines = [
         "| model | source | pace (x slower) | false alarms | recall |",
         "|---|---|---|---|---|",
     ]
     lines += [
         f"| {row['model']} | {row['source']} | x{row['factor']:g} | "
-        f"{percent(row['false_alarm_rate'])} | {percent(row['recall'])} |"
+        f"{_percent(row['false_alarm_rate'])} | {_percent(row['recall'])} |"
         for row in rows
     ]
     return "\n".join(lines) + "\n"
