@@ -22,9 +22,8 @@ crash run). A per-host window also needs its flows in order.
   producer's commit markers, compaction) are not there to read; they are then accepted as a
   gap and logged (stream-ids' producers are idempotent, not transactional).
 
-The first offset after a start or rebalance is expected at the partition's committed offset
-(the later of Kafka's answer at the assignment and this worker's own commits since), so records
-lost right after recovery are filled too. A rebalance resets the expectations.
+The first offset after a start or rebalance is expected at the partition's committed offset,
+so records lost right after recovery are filled too. A rebalance resets the expectations.
 When *every* queued record of a partition was cleared and no later one arrives (the producer
 had already sent everything), no event shows the hole: a timer compares Faust's read position
 with the expected offset (:meth:`OffsetGuard.stalled`) and fills the range it has read.
@@ -68,7 +67,6 @@ class OffsetGuard:
         self.clock = clock
         self.stall_s = stall_s
         self.expected: dict[int, int] = {}
-        self.admitted: set[int] = set()  # partitions with an event admitted since the reset
         self.last_seen: dict[int, float] = {}
         self.since_reset = clock()
         self.generation = 0  # bumped by reset(): answers for an older assignment are dropped
@@ -80,7 +78,6 @@ class OffsetGuard:
     def reset(self) -> None:
         """Forget every partition's position (after a rebalance or a failed batch)."""
         self.expected.clear()
-        self.admitted.clear()
         self.last_seen.clear()
         self.since_reset = self.clock()
         self.generation += 1
@@ -89,22 +86,6 @@ class OffsetGuard:
         """Expect these partitions (not seen yet) to start at these offsets."""
         for partition, offset in offsets.items():
             self.expected.setdefault(partition, offset)
-
-    def start(self, partition: int, committed: Mapping[int, int]) -> int | None:
-        """The offset ``partition``'s next event is expected at.
-
-        Once the guard has admitted an event of the partition: its own position. Before that,
-        the later of the start it was given (asked from Kafka at the assignment) and
-        ``committed``, Faust's view of this worker's committed offset: a batch still in flight
-        across a rebalance can commit after that question (seen: asked 4605, committed 4611),
-        and every offset below a commit of this group was scored, so reading it again would
-        only repeat verdicts.
-        """
-        expected = self.expected.get(partition)
-        view = committed.get(partition)
-        if partition in self.admitted or view is None:
-            return expected if expected is not None else view
-        return view if expected is None else max(expected, view)
 
     def unknown(self, events: list[Any], committed: Mapping[int, int]) -> set[int]:
         """Partitions in ``events`` with no expected offset yet (ask Kafka for their start)."""
@@ -127,7 +108,7 @@ class OffsetGuard:
             partition, offset = event.message.partition, event.message.offset
             if partition is None or offset is None:
                 continue
-            want = expected.get(partition, self.start(partition, committed))
+            want = expected.get(partition, self.expected.get(partition, committed.get(partition)))
             if want is not None and offset > want:
                 found.append((partition, want, offset))
             if want is None or offset >= want:
@@ -153,7 +134,7 @@ class OffsetGuard:
                 kept.append(event)
                 continue
             self.last_seen[partition] = now
-            expected = self.start(partition, committed)
+            expected = self.expected.get(partition, committed.get(partition))
             if expected is not None and offset < expected:
                 self.dropped_stale += 1
                 stale.append(event)
@@ -167,7 +148,6 @@ class OffsetGuard:
                 )
                 self.gaps_accepted += 1
             self.expected[partition] = offset + 1
-            self.admitted.add(partition)
             kept.append(event)
         return kept, stale
 
@@ -183,7 +163,7 @@ class OffsetGuard:
         now = self.clock()
         found: list[tuple[int, int, int]] = []
         for partition, last_read in read.items():
-            expected = self.start(partition, committed)
+            expected = self.expected.get(partition, committed.get(partition))
             # after a seek Faust sets the read position to the *next* offset, so only a read
             # position beyond the expected one shows records lost on the way
             if expected is None or last_read <= expected:

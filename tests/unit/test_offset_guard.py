@@ -37,24 +37,6 @@ def test_contiguous_events_pass_and_stale_copies_are_dropped() -> None:
     assert _offsets(kept) == [(0, 5)] and _offsets(stale) == [(0, 3), (0, 4)]
 
 
-def test_a_commit_after_the_assignment_moves_the_start_on_until_the_first_event() -> None:
-    """Kafka was asked at the assignment (4605); a batch in flight across the rebalance then
-    committed 4611. Offsets 4605..4610 were scored: no hole, and their late copies are stale."""
-    guard = OffsetGuard()
-    guard.start_at({7: 4605, 4: 672})
-    committed = {7: 4611, 4: 660}  # partition 4: Faust's view older than Kafka's answer
-    first = _events(7, range(4611, 4614)) + _events(4, range(672, 674))
-    assert guard.holes(first, committed) == []
-    kept, stale = guard.admit(first, committed)
-    assert _offsets(kept) == _offsets(first) and stale == []
-    kept, stale = guard.admit(_events(7, range(4605, 4611)), committed)
-    assert kept == [] and len(stale) == 6
-    # once admitted, the guard's own position rules: a later commit view does not skip a hole
-    assert guard.holes(_events(7, [4620]), {7: 4618}) == [(7, 4614, 4620)]
-    guard.reset()
-    assert guard.holes(_events(7, [4620]), {7: 4618}) == [(7, 4618, 4620)]
-
-
 def test_holes_are_found_per_partition_and_from_the_committed_offset() -> None:
     guard = OffsetGuard()
     guard.admit(_events(0, range(58)))
