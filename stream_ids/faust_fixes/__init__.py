@@ -8,16 +8,15 @@ package reads Faust's (and aiokafka's) private attributes (tests/unit/test_impor
 - :mod:`.held_acks`: events held back from Faust's ack until published (faust#189);
 - :mod:`.offset_holes` + :mod:`.hole_filling`: offsets Faust's recovery lost, read from Kafka;
   commits a recovery race held, freed (faust#596, faust#312);
-- :mod:`.revoked_commits`: a commit that meets a rebalance skipped, not a crash (faust#94);
 - :mod:`.recovery_stall`: a changelog partition whose recovery stopped, read again (faust#155);
 - :mod:`.record_batches` + :mod:`.changelog_batches`: records sent as whole record batches
   past Faust's per-record sends and table writes (faust#108, robinhood/faust#718);
 - :mod:`.log_noise`: two log messages filtered.
 
-The interface the worker uses: :func:`check_internals` and :func:`skip_revoked_commits` (start-
-up), :func:`offset_hooks` + :func:`connect` (build_worker), :func:`hold_back` / :func:`release`
-and :class:`HoleFiller` (the batch scorer), :class:`StateWriter` and :class:`RecordBatchSender`
-(host state, publish), :func:`install_log_filters` (the app).
+The interface the worker uses: :func:`check_internals` (start-up), :func:`offset_hooks` +
+:func:`connect` (build_worker), :func:`hold_back` / :func:`release` and :class:`HoleFiller`
+(the batch scorer), :class:`StateWriter` and :class:`RecordBatchSender` (host state, publish),
+:func:`install_log_filters` (the app).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from stream_ids.faust_fixes.log_noise import install_log_filters
 from stream_ids.faust_fixes.offset_holes import CHECK_S, HoleReader, OffsetGuard
 from stream_ids.faust_fixes.record_batches import RecordBatchSender, record_batch_sender
 from stream_ids.faust_fixes.recovery_stall import RecoveryWatch
-from stream_ids.faust_fixes.revoked_commits import skip_revoked_commits
 from stream_ids.faust_fixes.worker_hooks import OffsetHooks, connect, offset_hooks
 
 __all__ = [
@@ -45,5 +43,5 @@ __all__ = [
     "RecordBatchSender", "RecoveryWatch", "StateWriter", "check_internals",
     "committed_offsets_of", "connect", "done_message", "hold_back", "install_log_filters",
     "lowest_acked_of", "offset_hooks", "read_offsets_of", "record_batch_sender", "release",
-    "skip_revoked_commits", "table_store",
+    "table_store",
 ]

@@ -44,9 +44,6 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("aiokafka.producer.producer", "AIOKafkaProducer", "create_batch", "record_batches"),
     Internal("aiokafka.producer.producer", "AIOKafkaProducer", "send_batch", "record_batches"),
     Internal("aiokafka.client", "AIOKafkaClient", "_wait_on_metadata", "record_batches"),
-    Internal(
-        "faust.transport.drivers.aiokafka", "AIOKafkaConsumerThread", "_commit", "revoked_commits"
-    ),
 )
 
 
