@@ -121,22 +121,24 @@ class Stream:
 
 
 
-def excerpt(log: Path, tail: int = 3000) -> str:
-    """A worker log for a failure message: its name, its warnings and errors and the first
-    lines of each traceback (the cause: a crash's last lines only show Faust stopping), then
-    its last ``tail`` characters."""
-    lines = log.read_text(errors="replace").splitlines()
+def excerpt(log: Path, tail: int = 3000, most: int = 200) -> str:
+    """A worker log for a failure message: its name, its warnings and errors and the lines of
+    each traceback (the cause: a crash's last lines only show Faust stopping), then its last
+    ``tail`` characters. Beyond ``most`` picked lines the first ones are kept (the cause
+    comes before the tracebacks of the shutdown it starts) and the last few."""
+    text = log.read_text(errors="replace")
     picked: list[str] = []
     in_traceback = 0
-    for line in lines:
+    for line in text.splitlines():
         if line.startswith("Traceback"):
             in_traceback = 40
         if in_traceback or "[ERROR]" in line or "[CRITICAL]" in line or "[WARNING]" in line:
             picked.append(line[:400])
         in_traceback = max(0, in_traceback - 1)
-    head = "\n".join(picked[-200:])
-    last = "\n".join(lines)[-tail:]
+    if len(picked) > most:
+        picked = [*picked[: most - 20], f"... {len(picked) - most} lines ...", *picked[-20:]]
+    head = "\n".join(picked)
     return (
         f"== {log.name}: warnings, errors, tracebacks ==\n{head}\n"
-        f"== {log.name}: last lines ==\n{last}"
+        f"== {log.name}: last lines ==\n{text[-tail:]}"
     )
