@@ -58,32 +58,43 @@ def agreement(truth: np.ndarray, member_scores: Sequence[np.ndarray]) -> dict[st
     }
 
 
+def combine(
+    source: str, truth: np.ndarray, names: Sequence[str], member_scores: Sequence[np.ndarray]
+) -> list[dict[str, Any]]:
+    """One source's rows: each member, the members' mean score, their median score."""
+    rows = [
+        {"source": source, "model": name, **metrics(truth, scores)}
+        for name, scores in zip(names, member_scores, strict=True)
+    ]
+    mean = np.mean(member_scores, axis=0)
+    rows.append({
+        "source": source,
+        "model": f"mean of {len(member_scores)}",
+        **metrics(truth, mean),
+        **agreement(truth, member_scores),
+    })
+    # with an odd number of members the median is a majority vote at 0.5: one member's
+    # near-certain false alarm is outvoted, where it can pull the mean over the threshold
+    median = np.median(member_scores, axis=0)
+    rows.append(
+        {"source": source, "model": f"median of {len(member_scores)}", **metrics(truth, median)}
+    )
+    return rows
+
+
 def measure(
     model_dirs: Sequence[Path], sources: dict[str, pd.DataFrame]
 ) -> list[dict[str, Any]]:
-    """One row per source and member, then one for the members' mean score."""
+    """One row per source and member, then the members' mean and median score."""
     from stream_ids.scorer import Scorer
 
     scorers = [Scorer.load(model_dir, calibrated=False) for model_dir in model_dirs]
+    names = [str(model_dir) for model_dir in model_dirs]
     rows: list[dict[str, Any]] = []
-    for name, frame in sources.items():
+    for source, frame in sources.items():
         truth = frame["is_attack"].to_numpy()
         member_scores = [score_by_file(scorer.score_frame, frame) for scorer in scorers]
-        for model_dir, scores in zip(model_dirs, member_scores, strict=True):
-            rows.append({"source": name, "model": str(model_dir), **metrics(truth, scores)})
-        mean = np.mean(member_scores, axis=0)
-        rows.append({
-            "source": name,
-            "model": f"mean of {len(scorers)}",
-            **metrics(truth, mean),
-            **agreement(truth, member_scores),
-        })
-        # the median is a majority vote at 0.5: one member's near-certain false alarm is
-        # outvoted, where it can pull the mean over the threshold
-        median = np.median(member_scores, axis=0)
-        rows.append(
-            {"source": name, "model": f"median of {len(scorers)}", **metrics(truth, median)}
-        )
+        rows.extend(combine(source, truth, names, member_scores))
     return rows
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.ensemble import agreement, markdown, measure, metrics
+from model.ensemble import agreement, combine, markdown, measure, metrics
 from stream_ids.artifacts import shipped_model_dir
 from stream_ids.datasets import shared_data_dir
 from stream_ids.loader import load_flows
@@ -24,6 +24,25 @@ def test_metrics_and_agreement_count_at_one_half() -> None:
         "benign_alerting_in_every_member": 1,
         "benign_alerting_in_any_member": 2,
     }
+
+
+def test_the_mean_and_the_median_of_different_members() -> None:
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    members = [
+        np.array([0.9, 0.1, 0.1, 0.9, 0.1, 0.6]),
+        np.array([0.1, 0.1, 0.1, 0.9, 0.1, 0.6]),
+        np.array([0.2, 0.9, 0.1, 0.1, 0.9, 0.6]),
+    ]
+    rows = combine("s", truth, ["a", "b", "c"], members)
+    assert [row["model"] for row in rows] == ["a", "b", "c", "mean of 3", "median of 3"]
+    mean, median = rows[3], rows[4]
+    # mean 0.4, 0.367, 0.1 | 0.633, 0.367, 0.6: no false alarm, two attacks of three
+    assert mean["false_alarm_rate"] == 0 and mean["recall"] == 2 / 3
+    # median 0.2, 0.1, 0.1 | 0.9, 0.1, 0.6: each member's lone false alarm outvoted
+    assert median["false_alarm_rate"] == 0 and median["recall"] == 2 / 3
+    assert [row["false_alarm_rate"] for row in rows[:3]] == [1 / 3, 0, 1 / 3]
+    assert mean["benign_alerting_in_any_member"] == 2
+    assert mean["benign_alerting_in_every_member"] == 0
 
 
 def test_two_copies_of_one_model_average_to_that_model() -> None:
