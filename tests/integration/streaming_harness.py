@@ -85,9 +85,14 @@ class Stream:
             if all(b"[^Worker]: Ready" in log.read_bytes() for _, log in self.workers):
                 return
             time.sleep(0.5)
-        raise AssertionError("workers not ready:\n" + self.logs())
+        raise AssertionError("workers not ready:\n" + self.diagnostics())
 
     def logs(self) -> str:
+        """Each worker's last 3,000 characters (tests look for lines in them)."""
+        return "\n".join(log.read_text(errors="replace")[-3000:] for _, log in self.workers)
+
+    def diagnostics(self) -> str:
+        """Each worker's log for a failure message (:func:`excerpt`: the cause first)."""
         return "\n".join(excerpt(log) for _, log in self.workers)
 
     def collect(self, topic: str, count: int, timeout: float = 240.0) -> list[dict[str, Any]]:

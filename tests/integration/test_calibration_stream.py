@@ -86,9 +86,9 @@ def _wait(what: str, predicate: Callable[[], Any], stream: Stream, timeout: floa
         value = predicate()
         if value:
             return value
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
         time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}:\n{stream.logs()}")
+    raise AssertionError(f"timed out waiting for {what}:\n{stream.diagnostics()}")
 
 
 def test_calibrate_from_the_topic_and_the_running_worker_picks_it_up(
@@ -148,7 +148,7 @@ def test_calibrate_from_the_topic_and_the_running_worker_picks_it_up(
         sent = replay([], stream.settings, frame=half_b, id_prefix="b", progress=False)
         assert sent.delivered == len(half_b) and sent.failed == 0
         verdicts = _verdicts(stream, len(half_a) + len(half_b))
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
     finally:
         stream.stop()
 

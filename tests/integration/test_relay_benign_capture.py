@@ -58,12 +58,12 @@ def test_every_flow_of_a_benign_capture_gets_one_verdict_or_a_dead_letter(
             dead = [v for _, v in stream.read_all(stream.settings.topic_dead_letter)]
             if len(verdicts) + len(dead) >= len(rows):
                 break
-            assert stream.alive(), stream.logs()
+            assert stream.alive(), stream.diagnostics()
             time.sleep(1)
         time.sleep(2)  # a duplicate, if any, would arrive now
         verdicts = [v for _, v in stream.read_all(stream.settings.topic_verdicts)]
         dead = [v for _, v in stream.read_all(stream.settings.topic_dead_letter)]
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
     finally:
         stream.stop()
     ids = Counter(v["flow_id"] for v in verdicts)

@@ -47,7 +47,7 @@ def test_broker_restart_mid_replay_loses_nothing(tmp_path):
         producer.join(120)
         assert producer.error is None, producer.error
         assert producer.result.delivered == N_FLOWS, producer.result
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
         log = (tmp_path / "b1.log").read_text(errors="replace")
     finally:
         if tracker is not None:

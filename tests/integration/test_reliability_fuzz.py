@@ -75,10 +75,10 @@ def test_garbage_flood_is_dead_lettered_and_does_not_starve_good_flows(kafka_boo
         while len(verdicts.records) + len(dead.records) < expected:
             assert time.monotonic() < deadline, (len(verdicts.records), len(dead.records),
                                                  expected)
-            assert stream.alive(), stream.logs()
+            assert stream.alive(), stream.diagnostics()
             time.sleep(0.5)
         time.sleep(2)  # anything beyond the expected count would show now
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
     finally:
         verdicts.stop()
         dead.stop()

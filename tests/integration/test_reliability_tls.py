@@ -82,7 +82,7 @@ def test_replay_worker_and_readers_over_mutual_tls(tls_broker, tmp_path):
         assert producer.error is None and producer.result.delivered == N_FLOWS
         tracker.wait_unique(N_FLOWS, timeout=300)
         time.sleep(1)
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
     summary = summarise(tracker.records, N_FLOWS)
     assert summary["lost"] == 0 and summary["duplicated"] == 0, summary
     log = (tmp_path / "t1.log").read_text()

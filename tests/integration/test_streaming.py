@@ -72,7 +72,7 @@ def one_worker_run(request, kafka_bootstrap, shared_frame, tmp_path_factory):
             time.sleep(1)
         verdicts = [v for _, v in stream.read_all(stream.settings.topic_verdicts)]
         alerts = [v for _, v in stream.read_all(stream.settings.topic_alerts)]
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
         yield {"verdicts": verdicts, "alerts": alerts, "cumulative": cumulative, "stream": stream}
     finally:
         stream.stop()
@@ -152,7 +152,7 @@ def test_c_two_workers_share_partitions_and_keep_per_host_history(
         time.sleep(3)
         verdicts = [v for _, v in stream.read_all(stream.settings.topic_verdicts)]
         stats = [v for _, v in stream.read_all(stream.settings.topic_stats)]
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
     finally:
         stream.stop()
     ids = Counter(v["flow_id"] for v in verdicts)
@@ -244,7 +244,7 @@ def test_d_bad_records_go_to_dead_letter_and_worker_stays_up(
         time.sleep(3)
         verdicts = [v for _, v in stream.read_all(stream.settings.topic_verdicts)]
         dead = [v for _, v in stream.read_all(stream.settings.topic_dead_letter)]
-        assert stream.alive(), stream.logs()
+        assert stream.alive(), stream.diagnostics()
     finally:
         stream.stop()
     assert sorted(v["flow_id"] for v in verdicts) == sorted(good_ids)
