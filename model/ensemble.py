@@ -23,27 +23,18 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from model.generalization import _number, _percent, recall_at_false_alarm, score_by_file
+from model.generalization import _number, _percent, score_by_file, source_metrics
 from model.pace import pace_sources
 
 THRESHOLD = 0.5  # every model compared here ships 0.5 (manifest.json)
 
 
 def metrics(truth: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
-    benign, attack = truth == 0, truth == 1
-    alerts = scores >= THRESHOLD
-    recall_far, _threshold = recall_at_false_alarm(truth[benign | attack], scores[benign | attack])
-    roc_auc = None
-    if benign.any() and attack.any():
-        from sklearn.metrics import roc_auc_score
-
-        roc_auc = float(roc_auc_score(attack[benign | attack], scores[benign | attack]))
-    return {
-        "false_alarm_rate": float(alerts[benign].mean()) if benign.any() else None,
-        "recall": float(alerts[attack].mean()) if attack.any() else None,
-        "recall_at_1pct_far": recall_far,
-        "roc_auc": roc_auc,
-    }
+    """The report's own metrics (:func:`model.generalization.source_metrics`) at 0.5, the
+    ones this probe prints."""
+    frame = pd.DataFrame({"is_attack": truth, "label": ""})
+    found = source_metrics(scores, frame, THRESHOLD)
+    return {key: found[key] for key in ("false_alarm_rate", "recall", "recall_at_far", "roc_auc")}
 
 
 def agreement(truth: np.ndarray, member_scores: Sequence[np.ndarray]) -> dict[str, Any]:
@@ -106,7 +97,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     for row in rows:
         lines.append(
             f"| {row['source']} | {row['model']} | {_percent(row['false_alarm_rate'])} | "
-            f"{_percent(row['recall'])} | {_percent(row['recall_at_1pct_far'])} | "
+            f"{_percent(row['recall'])} | {_percent(row['recall_at_far'])} | "
             f"{_number(row['roc_auc'])} |"
         )
     for row in rows:

@@ -125,7 +125,6 @@ class Stream:
         return all(process.poll() is None for process, _ in self.workers)
 
 
-
 def excerpt(log: Path, tail: int = 3000, most: int = 200) -> str:
     """A worker log for a failure message: its name, its warnings and errors and the lines of
     each traceback (the cause: a crash's last lines only show Faust stopping), then its last
