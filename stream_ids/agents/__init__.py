@@ -13,7 +13,12 @@ from typing import Any
 from stream_ids.agents.calibration import register_calibration_watch
 from stream_ids.app import create_app, worker_name
 from stream_ids.calibration import CalibrationWatch
-from stream_ids.faust_fixes import RecoveryWatch, check_internals, offset_hooks
+from stream_ids.faust_fixes import (
+    RecoveryWatch,
+    check_internals,
+    install_duplicate_acks_fix,
+    offset_hooks,
+)
 from stream_ids.faust_fixes import connect as connect_fixes
 from stream_ids.rolling import RollingStats
 from stream_ids.settings import Settings
@@ -45,6 +50,7 @@ def build_worker(
     from stream_ids.agents.stats import register_stats_timer
 
     check_internals()  # the Faust internals the fixes read: fail now, not silently later
+    install_duplicate_acks_fix()  # Faust's commits held back by offsets acked twice
     app = create_app(settings, **app_overrides)
     topics = declare_topics(app, settings)
     table = host_window_table(app, partitions=settings.topic_partitions)

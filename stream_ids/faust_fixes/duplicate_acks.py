@@ -1,0 +1,124 @@
+"""Offsets counted twice in Faust's acked list, which held commits back (a crawl of one offset
+per commit).
+
+Faust's consumer commits, per partition, up to the end of the first run of consecutive offsets in
+its ``_acked`` list (``Consumer._new_offset``: ``consecutive_numbers`` over the sorted list). A
+duplicate ends that run: ``[3767, 3768, 3768, 3769]`` commits 3769, leaves ``[3768, 3769]``,
+and the next commit gets one offset further. Faust adds duplicates itself: the offsets of a gap
+its fetcher saw (``_gap``: offsets that never reached it, normally compaction or transaction
+markers) are appended to ``_acked`` at each commit without consulting ``_acked_index``, so an
+offset both in a gap and acked is there twice. Here that happens after a rebalance, when the
+fetcher skips offsets that this worker then reads from Kafka and acks itself
+(:mod:`.hole_filling`) or that Faust delivers again after its seek to the committed offsets.
+
+Seen in the scale test (docs/reliability.md, "A stalled commit"): after the scale-out the first
+worker's commits of one partition went 17 offsets a second (one per commit, the 0.05 s commit
+interval) while 1,331 acked offsets waited; the SIGTERM then left ~1,450 flows to be scored
+again by the next owner, more than a host's kept rows cover.
+
+:func:`install` wraps ``Consumer._new_offset``: before Faust's own code runs it merges the gaps
+into the acked list as Faust does, but once, and drops the offsets below the committed one
+(committed already), so Faust's code sees each offset once and commits the whole run. What
+counts as acked does not change. Upstream: robinhood/faust#625 ("Offsets not committed due to
+duplicate in _acked", open; faust-streaming/faust inherited the same ``_new_offset``). Delete
+this module once ``_new_offset`` ignores duplicates.
+
+Private attributes read and written (checked at start-up): Faust's consumer's ``_acked``,
+``_acked_index``, ``_gap`` and ``_committed_offset``; :func:`install` also checks that
+``_new_offset`` still reads them and ``consecutive_numbers``, and refuses to wrap it otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import logging
+from typing import Any
+
+from stream_ids.errors import StreamIdsError
+
+log = logging.getLogger(__name__)
+
+# what Faust's _new_offset must still read for this fix to describe it
+EXPECTED_NAMES = frozenset({"_acked", "_gap", "_committed_offset", "consecutive_numbers"})
+MARK = "__stream_ids_duplicate_acks__"
+
+
+def merge_once(consumer: Any, tp: Any) -> int:
+    """Faust's gap merge for ``tp``, without duplicates; returns the duplicates removed.
+
+    The same merge as ``Consumer._new_offset``'s: the gap offsets below the highest acked one
+    count as acked, and the gap tree is cut there. Then each offset is kept once, and those
+    below the committed offset (committed already; Faust keeps none of them itself) go.
+    """
+    acked: list[int] = consumer._acked[tp]
+    if not acked:
+        return 0
+    gap = consumer._gap[tp]
+    extra: list[int] = []
+    if gap:
+        highest = max(acked)
+        candidates = sorted(gap.overlap(0, highest), key=lambda interval: interval.begin)
+        if candidates:
+            extra = [offset for entry in candidates for offset in range(entry.begin, entry.end)]
+            gap.chop(0, max(extra[-1], highest + 1))
+    committed = consumer._committed_offset[tp]
+    merged = acked + extra
+    unique = sorted({offset for offset in merged if committed is None or offset >= committed})
+    removed = len(merged) - len(unique)
+    if extra or removed:
+        acked[:] = unique
+        # the index too (Faust leaves gap offsets out of it): a later ack of one is no duplicate
+        index = consumer._acked_index[tp]
+        index.clear()
+        index.update(unique)
+    return removed
+
+
+def check_new_offset(new_offset: Any) -> None:
+    """Raise :class:`StreamIdsError` unless ``new_offset`` still reads what this fix assumes."""
+    code = getattr(new_offset, "__code__", None)
+    names = set(code.co_names) if code is not None else set()
+    missing = sorted(EXPECTED_NAMES - names)
+    if missing:
+        raise StreamIdsError(
+            f"faust.transport.consumer.Consumer._new_offset no longer reads {missing}: "
+            "stream_ids.faust_fixes.duplicate_acks wraps it for robinhood/faust#625. This "
+            "release of stream-ids supports faust-streaming>=0.15,<0.16; install that, or "
+            "update the fix (pyproject.toml pins the range)."
+        )
+
+
+def install(consumer_class: Any = None) -> None:
+    """Wrap ``consumer_class._new_offset`` (Faust's consumer by default) once per process."""
+    if consumer_class is None:
+        from faust.transport.consumer import Consumer
+
+        consumer_class = Consumer
+    original = consumer_class._new_offset
+    if getattr(original, MARK, False):
+        return
+    check_new_offset(original)
+
+    # Faust 0.15.3 serialises acks from other threads with this lock: the merge and Faust's
+    # own list surgery run under it too (an older Faust without it: no other thread acks)
+    lock = getattr(importlib.import_module("faust.types.tuples"), "ack_lock", None)
+    guard = lock if lock is not None else contextlib.nullcontext()
+
+    @functools.wraps(original)
+    def _new_offset(self: Any, tp: Any) -> int | None:
+        with guard:
+            removed = merge_once(self, tp)
+            result: int | None = original(self, tp)
+        if removed:
+            log.info(
+                "%s: %d offsets in Faust's acked list twice (a fetch gap and a delivery) or "
+                "committed already; each kept once so the commit is not held back",
+                tp,
+                removed,
+            )
+        return result
+
+    setattr(_new_offset, MARK, True)
+    consumer_class._new_offset = _new_offset
