@@ -5,11 +5,13 @@ Faust's consumer commits, per partition, up to the end of the first run of conse
 its ``_acked`` list (``Consumer._new_offset``: ``consecutive_numbers`` over the sorted list). A
 duplicate ends that run: ``[3767, 3768, 3768, 3769]`` commits 3769, leaves ``[3768, 3769]``,
 and the next commit gets one offset further. Faust adds duplicates itself: the offsets of a gap
-its fetcher saw (``_gap``: offsets that never reached it, normally compaction or transaction
-markers) are appended to ``_acked`` at each commit without consulting ``_acked_index``, so an
-offset both in a gap and acked is there twice. Here that happens after a rebalance, when the
-fetcher skips offsets that this worker then reads from Kafka and acks itself
-(:mod:`.hole_filling`) or that Faust delivers again after its seek to the committed offsets.
+its fetcher saw (``_gap``: a jump in the offsets it fetched, normally compaction or transaction
+markers, plus the offset of the message after the jump) are appended to ``_acked`` at each
+commit without consulting ``_acked_index``, so an offset both in a gap and acked is there twice
+(and Faust's cut of the gap tree leaves the last merged offset in it, merged again next time).
+Here gaps come after a rebalance, over offsets that this worker then reads from Kafka and acks
+itself (:mod:`.hole_filling`), that Faust delivers again after its seek to the committed
+offsets, or that it delivers and the agent acks as usual.
 
 Seen in the scale test (docs/reliability.md, "A stalled commit"): after the scale-out the first
 worker's commits of one partition went 17 offsets a second (one per commit, the 0.05 s commit
@@ -17,9 +19,10 @@ interval) while 1,331 acked offsets waited; the SIGTERM then left ~1,450 flows t
 again by the next owner, more than a host's kept rows cover.
 
 :func:`install` wraps ``Consumer._new_offset``: before Faust's own code runs it merges the gaps
-into the acked list as Faust does, but once, and drops the offsets below the committed one
-(committed already), so Faust's code sees each offset once and commits the whole run. What
-counts as acked does not change. Upstream: robinhood/faust#625 ("Offsets not committed due to
+into the acked list once, and only up to the highest offset really acked (Faust also counts
+the rest of a gap interval, whose end is the message it is delivering, not yet scored), and
+drops the offsets below the committed one (committed already), so Faust's code sees each offset
+once and commits the whole run. Upstream: robinhood/faust#625 ("Offsets not committed due to
 duplicate in _acked", open; faust-streaming/faust inherited the same ``_new_offset``). Delete
 this module once ``_new_offset`` ignores duplicates.
 
@@ -41,16 +44,22 @@ from stream_ids.errors import StreamIdsError
 log = logging.getLogger(__name__)
 
 # what Faust's _new_offset must still read for this fix to describe it
-EXPECTED_NAMES = frozenset({"_acked", "_gap", "_committed_offset", "consecutive_numbers"})
+EXPECTED_NAMES = frozenset(
+    {"_acked", "_acked_index", "_gap", "_committed_offset", "consecutive_numbers"}
+)
 MARK = "__stream_ids_duplicate_acks__"
 
 
 def merge_once(consumer: Any, tp: Any) -> int:
-    """Faust's gap merge for ``tp``, without duplicates; returns the duplicates removed.
+    """Faust's gap merge for ``tp``, without duplicates; returns the offsets removed (repeats,
+    and offsets below the committed one).
 
-    The same merge as ``Consumer._new_offset``'s: the gap offsets below the highest acked one
-    count as acked, and the gap tree is cut there. Then each offset is kept once, and those
-    below the committed offset (committed already; Faust keeps none of them itself) go.
+    As in ``Consumer._new_offset``, gap offsets count as acked, but only up to the highest
+    offset really acked: Faust merges each whole gap interval that starts below it, and a gap
+    interval ends with the message being delivered (``_add_gap`` adds ``r_offset + 1 ..
+    offset`` before the message is processed), so Faust could count an offset acked before
+    its flow was scored. The gap tree keeps what is above. Then each offset is kept once, and
+    those below the committed offset (committed already; ``Consumer.ack`` refuses them too) go.
     """
     acked: list[int] = consumer._acked[tp]
     if not acked:
@@ -59,10 +68,14 @@ def merge_once(consumer: Any, tp: Any) -> int:
     extra: list[int] = []
     if gap:
         highest = max(acked)
-        candidates = sorted(gap.overlap(0, highest), key=lambda interval: interval.begin)
+        candidates = gap.overlap(0, highest + 1)  # intervals starting at or below it
         if candidates:
-            extra = [offset for entry in candidates for offset in range(entry.begin, entry.end)]
-            gap.chop(0, max(extra[-1], highest + 1))
+            extra = [
+                offset
+                for entry in candidates
+                for offset in range(entry.begin, min(entry.end, highest + 1))
+            ]
+            gap.chop(0, highest + 1)  # Faust's own merge then finds nothing below
     committed = consumer._committed_offset[tp]
     merged = acked + extra
     unique = sorted({offset for offset in merged if committed is None or offset >= committed})
