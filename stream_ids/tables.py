@@ -383,3 +383,26 @@ def host_window_table(app: Any, name: str = "host-windows", partitions: int | No
         extra_topic_configs=CHANGELOG_CONFIG,
         help="last T-1 flow encodings (or transformed flows) per source host",
     )
+
+
+class AssignedPartitions:
+    """Which ``flows`` partitions this worker scores now, and which changelog partitions it
+    keeps as a standby replica (Faust's assignor, public API), for the host index: a worker
+    counts, expires and evicts only the hosts it scores, and drops from memory the states of
+    partitions it no longer has (a memory store keeps them through a rebalance otherwise)."""
+
+    def __init__(self, app: Any, flows_topic: str, table: Any) -> None:
+        self.app = app
+        self.flows_topic = flows_topic
+        self.table = table
+
+    def __call__(self) -> tuple[set[int], set[int]] | None:
+        """(scored partitions, standby partitions); None before an assignment."""
+        assignor = self.app.assignor
+        actives = assignor.assigned_actives()
+        scored = {tp.partition for tp in actives if tp.topic == self.flows_topic}
+        if not scored:
+            return None
+        changelog = self.table.changelog_topic.get_topic_name()
+        standby = {tp.partition for tp in assignor.assigned_standbys() if tp.topic == changelog}
+        return scored, standby

@@ -22,7 +22,7 @@ from stream_ids.faust_fixes import (
 from stream_ids.faust_fixes import connect as connect_fixes
 from stream_ids.rolling import RollingStats
 from stream_ids.settings import Settings
-from stream_ids.tables import RestoreCounter, host_window_table
+from stream_ids.tables import AssignedPartitions, RestoreCounter, host_window_table
 from stream_ids.topics import Topics, declare_topics
 from stream_ids.worker.batch import BatchScorer
 from stream_ids.worker.protocols import ScoringModel
@@ -77,6 +77,7 @@ def build_worker(
         host_ttl_s=settings.host_ttl_s,
         max_hosts=settings.max_hosts,
         restore_counter=restore_counter,
+        assigned_partitions=AssignedPartitions(app, flows_topic, table),
     )
     # at each assignment the restored hosts are indexed again, at the next batch boundary
     recovery_watch = connect_fixes(

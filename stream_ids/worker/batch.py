@@ -88,6 +88,7 @@ class BatchScorer:
         host_ttl_s: float | None = None,
         max_hosts: int | None = None,
         restore_counter: RestoreCounter | None = None,
+        assigned_partitions: Callable[[], tuple[set[int], set[int]] | None] | None = None,
     ) -> None:
         self.model = model
         if split and model.split is None:
@@ -109,6 +110,7 @@ class BatchScorer:
             host_ttl_s=host_ttl_s,
             max_hosts=max_hosts,
             restore_counter=restore_counter,
+            assigned_partitions=assigned_partitions,
         )
         self.publisher = Publisher(
             topics,

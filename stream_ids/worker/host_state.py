@@ -47,6 +47,7 @@ class HostState:
         host_ttl_s: float | None = None,
         max_hosts: int | None = None,
         restore_counter: RestoreCounter | None = None,
+        assigned_partitions: Callable[[], tuple[set[int], set[int]] | None] | None = None,
     ) -> None:
         self.writer = StateWriter(table)
         self.stats = stats
@@ -69,6 +70,9 @@ class HostState:
         self.restore: tuple[float, int] | None = None  # (seconds, hosts) at the last one
         # changelog records read by the last restore, and when it ended
         self.restore_counter = restore_counter
+        # (scored flows partitions, standby partitions) now; None: all hosts in the store count
+        self.assigned_partitions = assigned_partitions
+        self.dropped_revoked = 0  # host states of partitions this worker lost, dropped
 
     def committed(self) -> Mapping[int, int] | None:
         return self.committed_offsets() if self.committed_offsets is not None else None
@@ -117,13 +121,36 @@ class HostState:
 
     def index_restored_hosts(self) -> None:
         """After a (re)assignment: index the hosts the table holds (restored from the
-        changelog), once, at the first batch boundary; records how long the restore took."""
+        changelog), once, at the first batch boundary; records how long the restore took.
+
+        Only hosts of the partitions this worker scores are indexed (counted, expired, evicted).
+        States of partitions it neither scores nor keeps as a standby any more are dropped from
+        memory (not from the changelog: the partition's new owner has them): Faust's memory
+        store forgets a lost partition's keys only if they came from the changelog, never the
+        ones this worker wrote, which stayed after a scale-out and counted against its host
+        budget. A partition that comes back is recovered from its whole changelog.
+        """
         started, self.assigned_at = self.assigned_at, None
         self.hosts.clear()
-        for key, raw in list(self.writer.store.items()):
+        assigned = self.assigned_partitions() if self.assigned_partitions is not None else None
+        store = self.writer.store
+        dropped = 0
+        for key, raw in list(store.items()):
             summary = state_summary(raw, self.state_tag)
-            if summary is not None:
+            if summary is None:
+                continue
+            partition = summary[0]
+            if assigned is None or partition < 0 or partition in assigned[0]:
                 self.hosts.touch(key, *summary)
+            elif partition not in assigned[1]:
+                del store[key]
+                dropped += 1
+        if dropped:
+            self.dropped_revoked += dropped
+            log.info(
+                "%d host states of partitions no longer assigned here dropped from memory",
+                dropped,
+            )
         seconds = time.monotonic() - started if started is not None else 0.0
         self.restore = (seconds, len(self.hosts))
         counter = self.restore_counter

@@ -182,6 +182,38 @@ def test_host_budget_evicts_least_recently_seen_and_never_loses_a_flow() -> None
     assert topics.verdicts.sent[-1][1]["window_length"] == 1
 
 
+def test_after_a_rebalance_only_scored_hosts_count_and_lost_partitions_leave_memory() -> None:
+    assigned: list[tuple[set[int], set[int]] | None] = [None]  # before an assignment: all count
+    scorer, table, topics, metrics = _flood_scorer(
+        max_hosts=25, assigned_partitions=lambda: assigned[0]
+    )
+    hosts = {p: [f"10.0.{p}.{i}" for i in range(10)] for p in range(4)}  # 10 per partition
+    events = []
+    for p, sources in hosts.items():
+        for i, source in enumerate(sources):
+            key, value = message(flow(f"f{p}-{i}", src_ip=source, timestamp=1_000.0 + i))
+            events.append(event(value, key, offset=i, partition=p))
+    scorer.host_state.max_hosts = None  # all 40 in state first
+    asyncio.run(scorer.process(events))
+    assert len(table) == 40
+    # a rebalance: this worker goes on scoring partitions 0 and 1, keeps 2 as a standby replica
+    # and lost 3 (a scale-out); the index is rebuilt at the next batch boundary
+    scorer.host_state.max_hosts = 25
+    assigned[0] = ({0, 1}, {2})
+    scorer.host_state.reassigned()
+    key, value = message(flow("next", src_ip=hosts[0][0], timestamp=1_100.0))
+    asyncio.run(scorer.process([event(value, key, offset=10, partition=0)]))
+    # partition 3's states left memory (no tombstone: its new owner has them), 2's stayed
+    assert not any(source.encode() in table for source in hosts[3])
+    assert all(source.encode() in table for source in hosts[2])
+    assert scorer.host_state.dropped_revoked == 10
+    # only the 20 scored hosts count: under the budget of 25, nobody is evicted
+    assert len(scorer.host_state.hosts) == 20 and scorer.host_state.hosts_evicted == 0
+    assert metrics.registry.get_sample_value("stream_ids_hosts_in_state") == 20
+    assert len(table) == 30
+    assert len(topics.verdicts.sent) == 41  # every flow one verdict
+
+
 @pytest.mark.parametrize("ttl", [None, 1e9])
 def test_without_expiry_every_host_stays(ttl) -> None:
     scorer, table, _topics, _ = _flood_scorer(host_ttl_s=ttl)
