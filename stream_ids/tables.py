@@ -386,23 +386,18 @@ def host_window_table(app: Any, name: str = "host-windows", partitions: int | No
 
 
 class AssignedPartitions:
-    """Which ``flows`` partitions this worker scores now, and which changelog partitions it
-    keeps as a standby replica (Faust's assignor, public API), for the host index: a worker
-    counts, expires and evicts only the hosts it scores, and drops from memory the states of
-    partitions it no longer has (a memory store keeps them through a rebalance otherwise)."""
+    """The ``flows`` partitions this worker scores now, from Faust's assignor (public API): the
+    host index counts, expires and evicts only their hosts."""
 
-    def __init__(self, app: Any, flows_topic: str, table: Any) -> None:
+    def __init__(self, app: Any, flows_topic: str) -> None:
         self.app = app
         self.flows_topic = flows_topic
-        self.table = table
 
-    def __call__(self) -> tuple[set[int], set[int]] | None:
-        """(scored partitions, standby partitions); None before an assignment."""
+    def __call__(self) -> set[int] | None:
+        """The scored partitions (empty: only standby replicas here); None before any
+        assignment."""
         assignor = self.app.assignor
         actives = assignor.assigned_actives()
-        scored = {tp.partition for tp in actives if tp.topic == self.flows_topic}
-        if not scored:
+        if not actives and not assignor.assigned_standbys():
             return None
-        changelog = self.table.changelog_topic.get_topic_name()
-        standby = {tp.partition for tp in assignor.assigned_standbys() if tp.topic == changelog}
-        return scored, standby
+        return {tp.partition for tp in actives if tp.topic == self.flows_topic}

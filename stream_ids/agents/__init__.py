@@ -77,7 +77,7 @@ def build_worker(
         host_ttl_s=settings.host_ttl_s,
         max_hosts=settings.max_hosts,
         restore_counter=restore_counter,
-        assigned_partitions=AssignedPartitions(app, flows_topic, table),
+        assigned_partitions=AssignedPartitions(app, flows_topic),
     )
     # at each assignment the restored hosts are indexed again, at the next batch boundary
     recovery_watch = connect_fixes(

@@ -88,7 +88,7 @@ class BatchScorer:
         host_ttl_s: float | None = None,
         max_hosts: int | None = None,
         restore_counter: RestoreCounter | None = None,
-        assigned_partitions: Callable[[], tuple[set[int], set[int]] | None] | None = None,
+        assigned_partitions: Callable[[], set[int] | None] | None = None,
     ) -> None:
         self.model = model
         if split and model.split is None:

@@ -47,7 +47,7 @@ class HostState:
         host_ttl_s: float | None = None,
         max_hosts: int | None = None,
         restore_counter: RestoreCounter | None = None,
-        assigned_partitions: Callable[[], tuple[set[int], set[int]] | None] | None = None,
+        assigned_partitions: Callable[[], set[int] | None] | None = None,
     ) -> None:
         self.writer = StateWriter(table)
         self.stats = stats
@@ -70,9 +70,9 @@ class HostState:
         self.restore: tuple[float, int] | None = None  # (seconds, hosts) at the last one
         # changelog records read by the last restore, and when it ended
         self.restore_counter = restore_counter
-        # (scored flows partitions, standby partitions) now; None: all hosts in the store count
+        # the flows partitions this worker scores now (None: unknown, every host counts)
         self.assigned_partitions = assigned_partitions
-        self.dropped_revoked = 0  # host states of partitions this worker lost, dropped
+        self.scored: set[int] | None = None  # as of the last index rebuild
 
     def committed(self) -> Mapping[int, int] | None:
         return self.committed_offsets() if self.committed_offsets is not None else None
@@ -112,9 +112,11 @@ class HostState:
         touch = self.hosts.touch
         tag = self.state_tag
         records: list[tuple[bytes, bytes | None, int]] = []
+        counts = self.counts
         for key, history in self.pending.items():
             records.append((key, encode_history(history, tag), history.partition))
-            touch(key, history.partition, history.newest_time(), int(history.positions[-1]))
+            if counts(history.partition):  # not a batch taken before the assignment lost it
+                touch(key, history.partition, history.newest_time(), int(history.positions[-1]))
         self.pending.clear()
         records.extend(self.bound())
         await self.writer.write(records)
@@ -123,34 +125,21 @@ class HostState:
         """After a (re)assignment: index the hosts the table holds (restored from the
         changelog), once, at the first batch boundary; records how long the restore took.
 
-        Only hosts of the partitions this worker scores are indexed (counted, expired, evicted).
-        States of partitions it neither scores nor keeps as a standby any more are dropped from
-        memory (not from the changelog: the partition's new owner has them): Faust's memory
-        store forgets a lost partition's keys only if they came from the changelog, never the
-        ones this worker wrote, which stayed after a scale-out and counted against its host
-        budget. A partition that comes back is recovered from its whole changelog.
+        Only hosts of the ``flows`` partitions this worker scores are indexed: counted,
+        expired, evicted. The store also holds standby replicas of other workers' partitions
+        and the states this worker wrote for partitions it has lost since (Faust's memory store
+        forgets a lost partition's keys only if they came from the changelog); those counted
+        against its host budget before. They are not dropped: a partition revoked in a
+        rebalance that Faust abandons keeps its changelog offset, and would come back only
+        partly restored.
         """
         started, self.assigned_at = self.assigned_at, None
         self.hosts.clear()
-        assigned = self.assigned_partitions() if self.assigned_partitions is not None else None
-        store = self.writer.store
-        dropped = 0
-        for key, raw in list(store.items()):
+        self.scored = self.assigned_partitions() if self.assigned_partitions is not None else None
+        for key, raw in list(self.writer.store.items()):
             summary = state_summary(raw, self.state_tag)
-            if summary is None:
-                continue
-            partition = summary[0]
-            if assigned is None or partition < 0 or partition in assigned[0]:
+            if summary is not None and self.counts(summary[0]):
                 self.hosts.touch(key, *summary)
-            elif partition not in assigned[1]:
-                del store[key]
-                dropped += 1
-        if dropped:
-            self.dropped_revoked += dropped
-            log.info(
-                "%d host states of partitions no longer assigned here dropped from memory",
-                dropped,
-            )
         seconds = time.monotonic() - started if started is not None else 0.0
         self.restore = (seconds, len(self.hosts))
         counter = self.restore_counter
@@ -169,6 +158,10 @@ class HostState:
         self.stats.set_restore(seconds, len(self.hosts), records)
         if self.metrics is not None:
             self.metrics.set_restore(seconds, len(self.hosts), records, recovered)
+
+    def counts(self, partition: int) -> bool:
+        """Whether a host of ``partition`` is this worker's to count, expire and evict."""
+        return self.scored is None or partition < 0 or partition in self.scored
 
     def reassigned(self) -> None:
         """Partitions were (re)assigned: the index is rebuilt at the next batch boundary."""

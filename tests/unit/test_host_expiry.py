@@ -182,10 +182,10 @@ def test_host_budget_evicts_least_recently_seen_and_never_loses_a_flow() -> None
     assert topics.verdicts.sent[-1][1]["window_length"] == 1
 
 
-def test_after_a_rebalance_only_scored_hosts_count_and_lost_partitions_leave_memory() -> None:
-    assigned: list[tuple[set[int], set[int]] | None] = [None]  # before an assignment: all count
+def test_after_a_rebalance_only_the_hosts_of_scored_partitions_count() -> None:
+    scored: list[set[int] | None] = [None]  # before an assignment: every host counts
     scorer, table, topics, metrics = _flood_scorer(
-        max_hosts=25, assigned_partitions=lambda: assigned[0]
+        max_hosts=25, assigned_partitions=lambda: scored[0]
     )
     hosts = {p: [f"10.0.{p}.{i}" for i in range(10)] for p in range(4)}  # 10 per partition
     events = []
@@ -195,23 +195,49 @@ def test_after_a_rebalance_only_scored_hosts_count_and_lost_partitions_leave_mem
             events.append(event(value, key, offset=i, partition=p))
     scorer.host_state.max_hosts = None  # all 40 in state first
     asyncio.run(scorer.process(events))
-    assert len(table) == 40
-    # a rebalance: this worker goes on scoring partitions 0 and 1, keeps 2 as a standby replica
-    # and lost 3 (a scale-out); the index is rebuilt at the next batch boundary
+    assert len(scorer.host_state.hosts) == len(table) == 40
+    # a rebalance (a scale-out): this worker goes on scoring partitions 0 and 1 only; the
+    # index is rebuilt at the next batch boundary
     scorer.host_state.max_hosts = 25
-    assigned[0] = ({0, 1}, {2})
+    scored[0] = {0, 1}
     scorer.host_state.reassigned()
     key, value = message(flow("next", src_ip=hosts[0][0], timestamp=1_100.0))
-    asyncio.run(scorer.process([event(value, key, offset=10, partition=0)]))
-    # partition 3's states left memory (no tombstone: its new owner has them), 2's stayed
-    assert not any(source.encode() in table for source in hosts[3])
-    assert all(source.encode() in table for source in hosts[2])
-    assert scorer.host_state.dropped_revoked == 10
-    # only the 20 scored hosts count: under the budget of 25, nobody is evicted
+    # and a flow of partition 3 from a batch taken before the assignment: scored, not counted
+    late_key, late_value = message(flow("late", src_ip="10.0.3.99", timestamp=1_050.0))
+    asyncio.run(
+        scorer.process(
+            [event(value, key, offset=10, partition=0), event(late_value, late_key, 10, 3)]
+        )
+    )
+    # only the 20 scored hosts count: under the budget of 25, nobody is evicted (the 21 other
+    # states, standby copies or lost partitions' states, stay in memory uncounted)
     assert len(scorer.host_state.hosts) == 20 and scorer.host_state.hosts_evicted == 0
     assert metrics.registry.get_sample_value("stream_ids_hosts_in_state") == 20
-    assert len(table) == 30
-    assert len(topics.verdicts.sent) == 41  # every flow one verdict
+    assert len(table) == 41
+    assert len(topics.verdicts.sent) == 42  # every flow one verdict
+
+
+def test_assigned_partitions_reads_the_flows_topic_from_fausts_assignor() -> None:
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from stream_ids.tables import AssignedPartitions
+
+    actives: set[TP] = set()
+    standbys: set[TP] = set()
+    app = SimpleNamespace(
+        assignor=SimpleNamespace(
+            assigned_actives=lambda: set(actives), assigned_standbys=lambda: set(standbys)
+        )
+    )
+    assigned = AssignedPartitions(app, "flows")
+    assert assigned() is None  # no assignment yet
+    standbys.update({TP("app-host-windows-changelog", 2)})
+    assert assigned() == set()  # only a standby replica here: no host of its own
+    actives.update({TP("flows", 0), TP("flows", 1), TP("app-host-windows-changelog", 0)})
+    actives.add(TP("other", 5))
+    assert assigned() == {0, 1}
 
 
 @pytest.mark.parametrize("ttl", [None, 1e9])
