@@ -78,14 +78,14 @@ def merge_once(consumer: Any, tp: Any) -> int:
             gap.chop(0, highest + 1)  # Faust's own merge then finds nothing below
     committed = consumer._committed_offset[tp]
     merged = acked + extra
-    unique = sorted({offset for offset in merged if committed is None or offset >= committed})
-    removed = len(merged) - len(unique)
-    if extra or removed:
-        acked[:] = unique
+    kept = {offset for offset in merged if committed is None or offset >= committed}
+    removed = len(merged) - len(kept)
+    if extra or removed:  # else the list stands as it is (each commit: no sort here)
+        acked[:] = sorted(kept)
         # the index too (Faust leaves gap offsets out of it): a later ack of one is no duplicate
         index = consumer._acked_index[tp]
         index.clear()
-        index.update(unique)
+        index.update(kept)
     return removed
 
 
